@@ -1,0 +1,98 @@
+"""One policy interface: a batch of observations and action masks in, one allowed action each out.
+
+Every policy is built from the scenario's compiled parameters and a seed, and must respect the
+mask: the harness checks it, and the simulator raises on a masked action. Policies that learn
+from what they observe override :meth:`Policy.learn`; simulation-only policies (that read hidden
+state) set ``deployable = False`` and receive the population through ``ObservationBatch.oracle``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from envs.dynamics import DayOutcome
+from envs.parameters import ScenarioParameters
+from envs.population import Population
+from envs.random_streams import customer_keys, uniforms
+
+
+@dataclass
+class ObservationBatch:
+    """What a policy sees for N customers today."""
+
+    observations: np.ndarray  # (N, F) float32, in the feature spec's order
+    action_mask: np.ndarray  # (N, A) bool, True = allowed
+    customer_ids: np.ndarray  # (N,) uint64: stable ids, for per-customer keyed randomness
+    day: np.ndarray  # (N,) int: days since each customer's journey started
+    oracle: Population | None = None
+    """The simulated population itself; only simulation-only policies may read it."""
+
+
+class Policy(ABC):
+    """Base class of every contact policy."""
+
+    name: ClassVar[str]
+    deployable: ClassVar[bool] = True
+    """False for policies that need the simulator's hidden state."""
+
+    def __init__(self, params: ScenarioParameters, seed: int = 0, **options: Any) -> None:
+        if options:
+            raise ValueError(f"policy {self.name}: unknown options {sorted(options)}")
+        self.params = params
+        self.seed = int(seed)
+        self.feature_index = {name: i for i, name in enumerate(_feature_names(params))}
+
+    @abstractmethod
+    def act(self, batch: ObservationBatch) -> np.ndarray:
+        """(N,) int64 actions, each allowed by ``batch.action_mask``."""
+
+    def learn(self, batch: ObservationBatch, actions: np.ndarray, outcome: DayOutcome) -> None:  # noqa: B027
+        """Feedback after the day: default policies do not learn."""
+
+    def uniforms(self, batch: ObservationBatch, count: int) -> list[np.ndarray]:
+        """``count`` uniform arrays keyed by (policy seed, customer, day): independent of batching."""
+        keys = customer_keys(
+            batch.customer_ids, np.full(batch.customer_ids.shape, self.seed, np.uint64) + np.uint64(1 << 40)
+        )
+        return uniforms(keys, batch.day, count)
+
+
+def _feature_names(params: ScenarioParameters) -> list[str]:
+    from envs.features import feature_spec
+
+    return feature_spec(params.catalogue, list(params.scenario.segments)).names
+
+
+def uniform_allowed(mask: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each row, the allowed action at quantile ``u`` of the allowed set (uniform choice)."""
+    counts = mask.sum(axis=1)
+    pick = np.minimum((u * counts).astype(np.int64), counts - 1)
+    return np.argmax(np.cumsum(mask, axis=1) > pick[:, None], axis=1).astype(np.int64)
+
+
+_REGISTRY: dict[str, type[Policy]] = {}
+
+
+def register(cls: type[Policy]) -> type[Policy]:
+    """Class decorator: make a policy available by name to the CLI and the harness."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def policy_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make_policy(name: str, params: ScenarioParameters, seed: int = 0, **options: Any) -> Policy:
+    """Build a registered policy; ``KeyError`` naming the valid ones if ``name`` is unknown."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown policy '{name}': expected one of {policy_names()}")
+    return _REGISTRY[name](params, seed, **options)
+
+
+PolicyFactory = Callable[[ScenarioParameters, int], Policy]

@@ -1,0 +1,112 @@
+"""Hidden customer state and the drawing of new customers.
+
+The hidden state is what the business cannot see: per-channel affinity and fatigue, satisfaction,
+purchase intent, the value multiplier and any retention protection. New customers are drawn from
+their segment's priors with the counter-based reset stream (see ``random_streams``), so a
+customer is the same whoever simulates it and alongside whom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from envs.parameters import ScenarioParameters
+from envs.random_streams import uniforms
+from envs.record import NEVER, GoldenRecord
+
+SQRT12 = np.float32(np.sqrt(12.0))
+"""A uniform on [-0.5, 0.5) times sqrt(12) has unit variance: noise is drawn that way."""
+INITIAL_SATISFACTION_STD = np.float32(0.1)
+INITIAL_INTENT_STD = np.float32(0.2)
+VALUE_TIER_BOUNDS = np.array([0.75, 1.5], dtype=np.float32)
+"""Value-multiplier bounds of the low / mid / high tiers."""
+INTENT_MAX = np.float32(3.0)
+AFFINITY_BOUNDS = (np.float32(0.02), np.float32(5.0))
+
+
+@dataclass
+class HiddenState:
+    """Hidden state of N customers over C channels; per-channel arrays are (C, N)."""
+
+    value: np.ndarray  # (N,) value multiplier, mean 1
+    affinity: np.ndarray  # (C, N) multiplier on each channel's engage rate
+    affinity_anchor: np.ndarray  # (C, N) reversion rate × the customer's long-run affinity
+    fatigue: np.ndarray  # (C, N)
+    satisfaction: np.ndarray  # (N,) in [0, 1]
+    intent: np.ndarray  # (N,) purchase-intent multiplier in [0, INTENT_MAX]
+    protected_until: np.ndarray  # (N,) day until which a retention offer lowers churn
+    protection: np.ndarray  # (N,) churn-hazard multiplier while protected
+
+    @classmethod
+    def empty(cls, n: int, channels: int) -> HiddenState:
+        return cls(
+            value=np.ones(n, np.float32),
+            affinity=np.ones((channels, n), np.float32),
+            affinity_anchor=np.zeros((channels, n), np.float32),
+            fatigue=np.zeros((channels, n), np.float32),
+            satisfaction=np.zeros(n, np.float32),
+            intent=np.ones(n, np.float32),
+            protected_until=np.full(n, NEVER, np.int32),
+            protection=np.ones(n, np.float32),
+        )
+
+    def select(self, rows: np.ndarray | slice) -> HiddenState:
+        return HiddenState(**{f.name: getattr(self, f.name)[..., rows].copy() for f in fields(self)})
+
+
+def lognormal_mean_one(sigma: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """exp(sigma·z − sigma²/2) with z standard normal by Box–Muller from uniforms u1, u2.
+
+    ``u1`` must lie in (0, 1]. The result has mean 1 (Box & Muller, Ann. Math. Stat. 1958).
+    """
+    z = np.sqrt(-2.0 * np.log(u1)) * np.cos(np.float32(2.0 * np.pi) * u2)
+    return np.exp(sigma * z - np.float32(0.5) * sigma * sigma).astype(np.float32)
+
+
+def _days_since_last(u: np.ndarray, daily_rate: np.ndarray, tenure: np.ndarray) -> np.ndarray:
+    """Day of the last event of a Poisson process with ``daily_rate`` (NEVER if before joining)."""
+    ago = np.floor(-np.log1p(-u) / np.maximum(daily_rate, np.float32(1e-6)))
+    return np.where(ago < tenure, -ago, NEVER).astype(np.int32)
+
+
+def draw_customers(
+    params: ScenarioParameters,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    hidden: HiddenState,
+    record: GoldenRecord,
+) -> None:
+    """Replace ``rows`` of ``hidden`` and ``record`` with new customers keyed by ``keys``."""
+    seg_p, ch_p = params.segments, params.channels
+    n_channels = params.n_channels
+    draws = uniforms(keys, None, 8 + 2 * n_channels)
+    segment = np.searchsorted(seg_p.cumulative_share, draws[0], side="right")
+    segment = np.minimum(segment, params.n_segments - 1)
+    value = lognormal_mean_one(seg_p.value_sigma[segment], 1.0 - draws[1], draws[2])
+    span = seg_p.tenure_high[segment] - seg_p.tenure_low[segment] + 1
+    tenure = seg_p.tenure_low[segment] + (draws[3] * span).astype(np.int32)
+    noise = (np.stack(draws[8 : 8 + n_channels]) - np.float32(0.5)) * SQRT12
+    anchor = seg_p.affinity_prior[segment].T * np.exp(seg_p.affinity_dispersion[segment] * noise)
+    purchase_rate = seg_p.visit_rate[segment] * seg_p.purchase_rate[segment]
+
+    record.clear_rows(rows)
+    record.segment[rows] = segment
+    record.value_tier[rows] = np.searchsorted(VALUE_TIER_BOUNDS, value, side="right")
+    record.tenure[rows] = tenure
+    record.onboarding_days[rows] = seg_p.onboarding_days[segment]
+    record.consent[:, rows] = np.stack(draws[8 + n_channels :]) < ch_p.consent_rate[:, None]
+    record.last_purchase_day[rows] = _days_since_last(draws[6], purchase_rate, tenure)
+    record.last_activity_day[rows] = _days_since_last(draws[7], seg_p.visit_rate[segment], tenure)
+
+    satisfaction = seg_p.satisfaction[segment] + INITIAL_SATISFACTION_STD * SQRT12 * (draws[4] - np.float32(0.5))
+    intent = 1.0 + INITIAL_INTENT_STD * SQRT12 * (draws[5] - np.float32(0.5))
+    hidden.value[rows] = value
+    hidden.affinity[:, rows] = np.clip(anchor, *AFFINITY_BOUNDS)
+    hidden.affinity_anchor[:, rows] = params.scenario.dynamics.affinity_reversion * anchor
+    hidden.fatigue[:, rows] = 0.0
+    hidden.satisfaction[rows] = np.clip(satisfaction, 0.0, 1.0)
+    hidden.intent[rows] = np.clip(intent, 0.0, INTENT_MAX)
+    hidden.protected_until[rows] = NEVER
+    hidden.protection[rows] = 1.0

@@ -1,0 +1,292 @@
+"""One simulated day for N customers: respond → update → churn → record (RecSim's order).
+
+Pure functions over arrays; the single-customer env and the vector env both call
+:func:`simulate_day`, so there is one customer model. Mechanisms, in order:
+
+1. **Contact response.** A contact on channel c with message m is engaged with (opened,
+   answered, clicked) with probability
+   ``engage_rate[c] · affinity[c] · relevance[m, stage] · exp(−fatigue_response[c] · fatigue[c])``;
+   an engaged customer converts with probability ``conversion_rate[m] · intent`` and spends
+   ``value[m] · value multiplier · lognormal``; the discount is paid on conversion. A customer who
+   does not engage unsubscribes with probability
+   ``unsubscribe_rate[c] · (1 + unsubscribe_fatigue[c] · fatigue[c])``; an unsubscribe removes
+   consent on that channel for good. One uniform decides all three, so engagement and unsubscribe
+   are exclusive and conversion implies engagement.
+2. **Organic behaviour.** Every living customer visits with probability
+   ``organic_visit_rate · intent`` and buys with ``organic_purchase_rate`` given a visit, with no
+   contact at all — a contact's effect is incremental, as in Hillstrom's no-e-mail arm.
+   Subscription revenue accrues daily.
+3. **Fatigue.** Every channel's fatigue decays by its half-life; a contact adds
+   ``fatigue_increment`` to its channel and ``spillover`` of it to every other channel.
+4. **Channel preference.** Affinity follows a mean-reverting random walk toward the customer's
+   long-run affinity (drawn around the segment prior); one channel a day, chosen at random, takes
+   the shock, scaled so every channel's daily variance is ``affinity_volatility²``. Engaging
+   reinforces the channel, an ignored contact wears it down.
+5. **Satisfaction and intent.** Satisfaction reverts to the segment level with noise, erodes with
+   total fatigue, rises with engaged messages' ``satisfaction_lift`` and drops on unsubscribe.
+   Intent reverts toward satisfaction / segment satisfaction with noise and rises with
+   ``intent_lift``.
+6. **Lifecycle and churn.** The hidden stage is onboarding (tenure below the segment's
+   onboarding length), at risk (satisfaction below ``at_risk_satisfaction``) or active. The daily
+   churn hazard is ``base_churn_hazard · onboarding multiplier · exp(s · (segment satisfaction −
+   satisfaction)) · (1 + f · total fatigue) · retention protection``; churn ends the journey.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.customers import AFFINITY_BOUNDS, INTENT_MAX, SQRT12, HiddenState, lognormal_mean_one
+from envs.parameters import ScenarioParameters
+from envs.record import GoldenRecord
+
+DRAWS_PER_DAY = 9
+ENGAGE_CAP = np.float32(0.95)
+HAZARD_CAP = np.float32(0.5)
+STAGE_ONBOARDING, STAGE_ACTIVE, STAGE_AT_RISK = 0, 1, 2
+
+
+@dataclass
+class DayOutcome:
+    """What happened to each of N customers today (all arrays of shape (N,))."""
+
+    reward: np.ndarray
+    revenue: np.ndarray
+    contact_cost: np.ndarray
+    discount_cost: np.ndarray
+    conversions: np.ndarray
+    unsubscribes: np.ndarray
+    churned: np.ndarray
+    contacted_channel: np.ndarray  # -1 where no contact was made
+    engaged: np.ndarray
+
+
+@dataclass
+class _Contacts:
+    """Today's contacts, restricted to the contacted rows."""
+
+    rows: np.ndarray
+    channel: np.ndarray
+    cell: np.ndarray  # channel · N + row, for flat indexing of (C, N) arrays
+    message: np.ndarray
+    engaged: np.ndarray
+    converted: np.ndarray
+    unsubscribed: np.ndarray
+    spend: np.ndarray
+
+
+def hidden_stage(params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord) -> np.ndarray:
+    """True lifecycle stage per customer: 0 onboarding, 1 active, 2 at risk."""
+    at_risk = hidden.satisfaction < params.scenario.dynamics.at_risk_satisfaction
+    stage = np.where(at_risk, STAGE_AT_RISK, STAGE_ACTIVE)
+    return np.where(record.tenure < record.onboarding_days, STAGE_ONBOARDING, stage)
+
+
+def engage_probability(
+    params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, rows: np.ndarray, action: np.ndarray
+) -> np.ndarray:
+    """True P(engage) of contacting ``rows`` with ``action`` today (the oracle reads this)."""
+    ch, msg = params.catalogue.action_channel[action], params.catalogue.action_message[action]
+    stage = hidden_stage(params, hidden, record)[rows]
+    cell = ch * record.size + rows
+    fatigue = hidden.fatigue.reshape(-1)[cell]
+    p = params.channels.engage_rate[ch] * hidden.affinity.reshape(-1)[cell] * params.messages.relevance[msg, stage]
+    p *= np.exp(-params.channels.fatigue_response[ch] * fatigue)
+    return np.minimum(p, ENGAGE_CAP)
+
+
+def _respond(
+    params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, action: np.ndarray, draws: list[np.ndarray]
+) -> _Contacts:
+    rows = np.flatnonzero(action)
+    act = action[rows]
+    ch, msg = params.catalogue.action_channel[act], params.catalogue.action_message[act]
+    p_engage = engage_probability(params, hidden, record, rows, act)
+    p_convert = p_engage * np.minimum(params.messages.conversion_rate[msg] * hidden.intent[rows], 1.0)
+    cell = ch * record.size + rows
+    fatigue = hidden.fatigue.reshape(-1)[cell]
+    p_unsub = params.channels.unsubscribe_rate[ch] * (1.0 + params.channels.unsubscribe_fatigue[ch] * fatigue)
+    p_unsub = np.minimum(p_unsub, 1.0 - p_engage)
+    u = draws[0][rows]
+    converted = u < p_convert
+    spend = np.zeros(rows.shape[0], np.float32)
+    if converted.any():
+        hit = np.flatnonzero(converted)
+        sigma = params.segments.order_value_sigma[record.segment[rows[hit]]]
+        shape = lognormal_mean_one(sigma, 1.0 - u[hit] / p_convert[hit], draws[1][rows[hit]])
+        spend[hit] = params.messages.value[msg[hit]] * hidden.value[rows[hit]] * shape
+    return _Contacts(rows, ch, cell, msg, u < p_engage, converted, u >= 1.0 - p_unsub, spend)
+
+
+def _organic(
+    params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, draws: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Visits (bool), buyers (row indices) and their spend, with no contact involved."""
+    seg = record.segment
+    p_visit = params.segments.visit_rate[seg] * hidden.intent
+    p_buy = p_visit * params.segments.purchase_rate[seg]
+    u = draws[2]
+    visits = (u < p_visit) & record.alive
+    buyers = np.flatnonzero((u < p_buy) & record.alive)
+    shape = lognormal_mean_one(
+        params.segments.order_value_sigma[seg[buyers]], 1.0 - u[buyers] / p_buy[buyers], draws[3][buyers]
+    )
+    spend = params.segments.order_value[seg[buyers]] * hidden.value[buyers] * shape
+    return visits, buyers, spend
+
+
+def _update_fatigue(params: ScenarioParameters, hidden: HiddenState, contacts: _Contacts) -> None:
+    ch_p = params.channels
+    hidden.fatigue *= ch_p.fatigue_decay[:, None]
+    ch = contacts.channel
+    spill = ch_p.spillover[ch] * ch_p.fatigue_increment[ch]
+    spill_per_customer = np.zeros(hidden.fatigue.shape[1], np.float32)
+    spill_per_customer[contacts.rows] = spill
+    hidden.fatigue += spill_per_customer
+    hidden.fatigue.reshape(-1)[contacts.cell] += ch_p.fatigue_increment[ch] - spill
+
+
+def _update_affinity(
+    params: ScenarioParameters, hidden: HiddenState, contacts: _Contacts, draws: list[np.ndarray]
+) -> None:
+    dyn = params.scenario.dynamics
+    channels, n = hidden.affinity.shape
+    hidden.affinity *= np.float32(1.0 - dyn.affinity_reversion)
+    hidden.affinity += hidden.affinity_anchor
+    shocked = np.minimum((draws[4] * channels).astype(np.intp), channels - 1)
+    scale = np.float32(dyn.affinity_volatility * np.sqrt(channels)) * SQRT12
+    flat = hidden.affinity.reshape(-1)
+    flat[shocked * n + np.arange(n)] += scale * (draws[5] - np.float32(0.5))
+    step = np.where(contacts.engaged, np.float32(dyn.affinity_reinforcement), np.float32(-dyn.affinity_wear))
+    flat[contacts.cell] += step
+    np.clip(hidden.affinity, *AFFINITY_BOUNDS, out=hidden.affinity)
+
+
+def _total_fatigue(hidden: HiddenState) -> np.ndarray:
+    # Column by column: a fixed summation order keeps results identical for any N.
+    total = hidden.fatigue[0].copy()
+    for row in hidden.fatigue[1:]:
+        total += row
+    return total
+
+
+def _update_mood(
+    params: ScenarioParameters,
+    hidden: HiddenState,
+    record: GoldenRecord,
+    contacts: _Contacts,
+    draws: list[np.ndarray],
+    fatigue: np.ndarray,
+) -> None:
+    dyn, msg_p = params.scenario.dynamics, params.messages
+    target = params.segments.satisfaction[record.segment]
+    sat = hidden.satisfaction
+    sat += np.float32(dyn.satisfaction_reversion) * (target - sat)
+    sat += np.float32(dyn.satisfaction_volatility) * SQRT12 * (draws[6] - np.float32(0.5))
+    sat -= np.float32(dyn.fatigue_dissatisfaction) * fatigue
+    engaged_rows, engaged_msg = contacts.rows[contacts.engaged], contacts.message[contacts.engaged]
+    sat[engaged_rows] += msg_p.satisfaction_lift[engaged_msg]
+    sat[contacts.rows[contacts.unsubscribed]] -= np.float32(dyn.unsubscribe_dissatisfaction)
+    np.clip(sat, 0.0, 1.0, out=sat)
+
+    intent = hidden.intent
+    intent += np.float32(dyn.intent_reversion) * (sat / np.maximum(target, np.float32(0.05)) - intent)
+    intent += np.float32(dyn.intent_volatility) * SQRT12 * (draws[7] - np.float32(0.5))
+    intent[engaged_rows] += msg_p.intent_lift[engaged_msg]
+    np.clip(intent, 0.0, INTENT_MAX, out=intent)
+
+    accepted = contacts.converted & (msg_p.retention_days[contacts.message] > 0)
+    rows, msg = contacts.rows[accepted], contacts.message[accepted]
+    hidden.protected_until[rows] = record.today[rows] + msg_p.retention_days[msg]
+    hidden.protection[rows] = 1.0 - msg_p.churn_reduction[msg]
+
+
+def _churn(
+    params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, u: np.ndarray, fatigue: np.ndarray
+) -> np.ndarray:
+    dyn, seg_p = params.scenario.dynamics, params.segments
+    seg = record.segment
+    hazard = seg_p.base_churn_hazard[seg] * np.where(
+        record.tenure < record.onboarding_days, seg_p.onboarding_churn_multiplier[seg], np.float32(1.0)
+    )
+    hazard *= np.exp(np.float32(dyn.churn_satisfaction_sensitivity) * (seg_p.satisfaction[seg] - hidden.satisfaction))
+    hazard *= 1.0 + np.float32(dyn.churn_fatigue_sensitivity) * fatigue
+    hazard *= np.where(record.today < hidden.protected_until, hidden.protection, np.float32(1.0))
+    return (u < np.minimum(hazard, HAZARD_CAP)) & record.alive
+
+
+def _log_to_record(
+    params: ScenarioParameters,
+    record: GoldenRecord,
+    contacts: _Contacts,
+    visits: np.ndarray,
+    buyers: np.ndarray,
+    spend: np.ndarray,
+) -> None:
+    rules = params.rules
+    record.log_contacts(
+        contacts.rows,
+        contacts.channel,
+        params.messages.type_index[contacts.message],
+        contacts.engaged,
+        rules.suppress_after,
+        rules.pause_days,
+    )
+    record.log_unsubscribes(contacts.rows[contacts.unsubscribed], contacts.channel[contacts.unsubscribed])
+    record.log_visits(np.flatnonzero(visits))
+    bought = contacts.converted & (params.messages.value[contacts.message] > 0)
+    record.log_purchases(contacts.rows[bought], contacts.spend[bought])
+    record.log_purchases(buyers, spend)
+
+
+def simulate_day(
+    params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, action: np.ndarray, draws: list[np.ndarray]
+) -> DayOutcome:
+    """Advance every customer by one day under ``action`` (already checked against the rules).
+
+    ``draws`` are ``DRAWS_PER_DAY`` uniform arrays for today. Churned customers must get action 0;
+    they stay churned and produce nothing.
+    """
+    n = record.size
+    alive = record.alive.copy()
+    contacts = _respond(params, hidden, record, action, draws)
+    visits, buyers, organic_spend = _organic(params, hidden, record, draws)
+    _update_fatigue(params, hidden, contacts)
+    _update_affinity(params, hidden, contacts, draws)
+    fatigue = _total_fatigue(hidden)
+    _update_mood(params, hidden, record, contacts, draws, fatigue)
+    churned = _churn(params, hidden, record, draws[8], fatigue)
+
+    seg = record.segment
+    revenue = np.where(alive, params.segments.subscription_per_day[seg] * hidden.value, np.float32(0.0))
+    revenue[buyers] += organic_spend
+    revenue[contacts.rows] += contacts.spend
+    contact_cost = np.zeros(n, np.float32)
+    contact_cost[contacts.rows] = params.channels.cost[contacts.channel]
+    discount = np.zeros(n, np.float32)
+    discount[contacts.rows] = np.where(
+        contacts.converted, params.messages.discount_cost[contacts.message], np.float32(0.0)
+    )
+    conversions = np.zeros(n, np.float32)
+    conversions[buyers] = 1.0
+    conversions[contacts.rows] += contacts.converted
+    unsubscribes = np.zeros(n, np.float32)
+    unsubscribes[contacts.rows] = contacts.unsubscribed
+    channel = np.full(n, -1, np.int64)
+    channel[contacts.rows] = contacts.channel
+    engaged = np.zeros(n, bool)
+    engaged[contacts.rows] = contacts.engaged
+
+    obj = params.scenario.objective
+    reward = np.float32(obj.revenue) * revenue - np.float32(obj.contact_cost) * contact_cost
+    reward -= np.float32(obj.discount_cost) * discount
+    reward -= np.float32(obj.optout * obj.optout_value) * unsubscribes
+    lost = np.float32(obj.churn) * params.segments.lifetime_value[seg] * hidden.value
+    reward -= np.where(churned, lost, np.float32(0.0))
+
+    _log_to_record(params, record, contacts, visits, buyers, organic_spend)
+    record.alive &= ~churned
+    record.advance_day()
+    return DayOutcome(reward, revenue, contact_cost, discount, conversions, unsubscribes, churned, channel, engaged)

@@ -1,0 +1,109 @@
+"""JourneyEnv: one customer's journey, one step per day."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.parameters import ScenarioParameters
+from envs.population import InvalidActionMode, Population
+from envs.scenario import Scenario
+from envs.spaces import observation_space, resolve_scenario, scalar_info, step_info
+
+
+class JourneyEnv(gym.Env[dict[str, np.ndarray], np.int64]):
+    """A single customer of a journeylab scenario, decided on once a day.
+
+    The customer model is described in :mod:`envs.dynamics`; its parameters and their sources are
+    in the scenario YAML (``configs/scenarios/``).
+
+    ## Action Space
+    ``Discrete(A)`` over the scenario's action catalogue: 0 is no contact, then one action per
+    (channel, message) pair in channel order, then message order (``catalogue.names()``).
+    An action outside the space raises ``ValueError``. An action blocked by the contact rules
+    raises ``MaskedActionError``; with ``invalid_action="violation"`` it is instead counted in
+    ``info["violations"]`` and nothing is sent.
+
+    ## Observation Space
+    ``Dict(action_mask=Box(0, 1, (A,)), observations=Box(0, 1, (F,)))``, float32. ``action_mask``
+    is 1 where the contact rules allow the action today. ``observations`` encodes the golden
+    record only (see ``features.feature_spec`` for the ordered names and normalisations):
+
+    | index | name | min | max |
+    |---|---|---|---|
+    | 0 … S−1 | segment one-hot | 0 | 1 |
+    | S | value tier / 2 | 0 | 1 |
+    | S+1 | tenure (capped at 730 days) | 0 | 1 |
+    | S+2 | onboarding flag | 0 | 1 |
+    | S+3 … S+7 | days since purchase, activity; purchases, spend (decayed); days since contact | 0 | 1 |
+    | S+8 … | days since each message type; per channel: consent, allowed, days since contact, days since engaged, contacts, engagements | 0 | 1 |
+
+    Hidden state — affinity, fatigue, satisfaction, intent, the true lifecycle stage — is never
+    observed.
+
+    ## Rewards
+    The scenario objective in currency units: ``revenue − contact cost − discount cost −
+    churn weight · lifetime value (on the churn day) − opt-out weight · opt-out value ·
+    unsubscribes``.
+
+    ## Starting State
+    A customer drawn from the scenario's segments (share, affinity priors, value, tenure,
+    consent, satisfaction) by the reset stream of its (seed, episode) key.
+
+    ## Episode End
+    ``terminated=True`` when the customer churns. The env itself never truncates
+    (``truncated=False``); the horizon comes from ``register(..., max_episode_steps=horizon)``.
+
+    ## Arguments
+    ``scenario``: preset name, YAML path or ``Scenario``; ``overrides``: ``dotted.key=value``
+    strings; ``invalid_action``: ``"raise"`` (default) or ``"violation"``.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium declares it mutable)
+
+    def __init__(
+        self,
+        scenario: str | Path | Scenario = "telecom_retention",
+        overrides: list[str] | None = None,
+        invalid_action: InvalidActionMode = "raise",
+    ) -> None:
+        self.scenario = resolve_scenario(scenario, overrides)
+        self.params = ScenarioParameters.compile(self.scenario)
+        self.population = Population(self.params, 1, invalid_action)
+        self.catalogue = self.params.catalogue
+        self.action_space = gym.spaces.Discrete(self.catalogue.size)
+        self.observation_space = observation_space(self.params, self.population.spec.size)
+        self._seed: int | None = None
+        self._episode = 0
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        obs, mask = self.population.observe()
+        return {"action_mask": mask[0].astype(np.float32), "observations": obs[0].copy()}
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self._seed, self._episode = int(seed), 0
+        elif self._seed is None:
+            self._seed, self._episode = int(self.np_random.integers(0, 2**63)), 0
+        else:
+            self._episode += 1
+        self.population.start(np.array([0]), np.array([self._seed], np.uint64), np.array([self._episode], np.uint64))
+        return self._observation(), {}
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self._seed is None:
+            raise RuntimeError("step() called before reset()")
+        if not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is outside the action space {self.action_space}")
+        outcome, violations = self.population.step(np.array([int(action)], dtype=np.int64))
+        info = scalar_info(step_info(outcome, violations))
+        return self._observation(), float(outcome.reward[0]), bool(outcome.churned[0]), False, info

@@ -1,0 +1,32 @@
+"""One gymnasium id per preset: ``journeylab/<CamelCasePreset>-v0``, with a vector entry point."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from envs.scenario import load_scenario, preset_names
+
+NAMESPACE = "journeylab"
+VERSION = 0
+
+
+def env_id(preset: str) -> str:
+    """``telecom_retention`` → ``journeylab/TelecomRetention-v0``."""
+    return f"{NAMESPACE}/{''.join(part.capitalize() for part in preset.split('_'))}-v{VERSION}"
+
+
+def register_presets() -> list[str]:
+    """Register every preset found in ``configs/scenarios`` (idempotent); returns the ids."""
+    ids = []
+    for preset in preset_names():
+        identifier = env_id(preset)
+        if identifier not in gym.registry:
+            gym.register(
+                id=identifier,
+                entry_point="envs.journey_env:JourneyEnv",
+                vector_entry_point="envs.vector_env:JourneyVectorEnv",
+                max_episode_steps=load_scenario(preset).horizon_days,
+                kwargs={"scenario": preset},
+            )
+        ids.append(identifier)
+    return ids

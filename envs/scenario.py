@@ -1,0 +1,327 @@
+"""Scenario configuration: the validated description of a market.
+
+A scenario is a YAML file (see ``configs/scenarios/``) describing channels, messages, customer
+segments, the customer-dynamics parameters, contact-policy rules, the horizon and the business
+objective. Every field is validated by a pydantic model; unknown keys, wrong types and
+out-of-range values raise :class:`ScenarioError`, whose message names every offending key in full
+dotted form (``channels.email.cost``) together with what was expected.
+
+Overrides from the command line (``--set channels.email.cost=0.001``) are applied to the raw
+document before validation, so they are validated exactly like the file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CHANNELS: tuple[str, ...] = ("email", "sms", "push", "web", "call", "social", "direct_mail")
+MESSAGE_TYPES: tuple[str, ...] = ("notification", "onboarding", "offer", "retention", "win_back")
+STAGES: tuple[str, ...] = ("onboarding", "active", "at_risk")
+
+ChannelName = Literal["email", "sms", "push", "web", "call", "social", "direct_mail"]
+MessageType = Literal["notification", "onboarding", "offer", "retention", "win_back"]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+
+
+class ScenarioError(ValueError):
+    """A scenario file or override is invalid; the message names every bad key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Channel(_Strict):
+    """An outbound route and how customers react to it."""
+
+    cost: NonNegative
+    """Cost of one contact in currency units."""
+    engage_rate: Probability
+    """P(engage | contact) for an average-affinity customer at zero fatigue, relevance 1."""
+    fatigue_increment: NonNegative = 1.0
+    """Fatigue added to this channel by one contact."""
+    fatigue_half_life_days: Annotated[float, Field(gt=0.0, le=365.0)] = 7.0
+    """Days for this channel's fatigue to halve without contacts."""
+    spillover: Probability = 0.2
+    """Share of a contact's fatigue increment that also lands on every other channel."""
+    fatigue_response: NonNegative = 0.3
+    """Engagement is multiplied by exp(-fatigue_response * fatigue)."""
+    unsubscribe_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0025
+    """P(unsubscribe | contact) at zero fatigue."""
+    unsubscribe_fatigue: NonNegative = 1.0
+    """Unsubscribe probability is multiplied by (1 + unsubscribe_fatigue * fatigue)."""
+    consent_rate: Probability = 1.0
+    """Share of customers who start with consent on this channel."""
+
+
+class Message(_Strict):
+    """What a contact says, and what engaging with it does."""
+
+    type: MessageType
+    channels: list[ChannelName] = Field(min_length=1)
+    """Channels that may carry the message; each pair is one action of the catalogue."""
+    conversion_rate: Probability = 0.0
+    """P(convert | engaged): a purchase for offers, acceptance for retention offers."""
+    value: NonNegative = 0.0
+    """Mean revenue of a conversion, scaled by the customer's value multiplier."""
+    discount_cost: NonNegative = 0.0
+    """Cost of the discount granted with each conversion."""
+    relevance: dict[Literal["onboarding", "active", "at_risk"], Annotated[float, Field(ge=0, le=3)]]
+    """Engagement multiplier by hidden lifecycle stage."""
+    satisfaction_lift: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.0
+    """Added to satisfaction when the customer engages."""
+    intent_lift: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
+    """Added to purchase intent when the customer engages."""
+    retention_days: Annotated[int, Field(ge=0, le=365)] = 0
+    """Days of reduced churn hazard after a conversion (an accepted retention offer)."""
+    churn_reduction: Probability = 0.0
+    """Churn hazard is multiplied by (1 - churn_reduction) during those days."""
+
+    @model_validator(mode="after")
+    def _every_stage_has_relevance(self) -> Message:
+        missing = [s for s in STAGES if s not in self.relevance]
+        if missing:
+            raise ValueError(f"relevance: missing stages {missing}; expected all of {list(STAGES)}")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError(f"channels: duplicates in {self.channels}")
+        return self
+
+
+class Segment(_Strict):
+    """A group of customers sharing priors; every customer belongs to one."""
+
+    share: Annotated[float, Field(gt=0.0, le=1.0)]
+    """Share of the population."""
+    channel_affinity: dict[ChannelName, Annotated[float, Field(ge=0.0, le=5.0)]]
+    """Prior affinity per channel: a multiplier on the channel's engage rate (1 = average)."""
+    affinity_dispersion: Annotated[float, Field(ge=0.0, le=2.0)] = 0.3
+    """Spread of individual affinities around the prior (std of the log-multiplier)."""
+    value_sigma: Annotated[float, Field(ge=0.0, le=3.0)] = 0.5
+    """Std of the log of the customer's value multiplier (mean 1)."""
+    lifetime_value: NonNegative = 0.0
+    """Mean value lost beyond the simulated horizon when a customer churns."""
+    subscription_per_day: NonNegative = 0.0
+    """Mean recurring revenue per day while the customer stays."""
+    order_value: NonNegative = 50.0
+    """Mean revenue of an organic purchase."""
+    order_value_sigma: Annotated[float, Field(ge=0.0, le=3.0)] = 0.6
+    """Std of the log of an order's value (lognormal spend)."""
+    organic_visit_rate: Probability = 0.01
+    """P(visit) per day without any contact, at average intent."""
+    organic_purchase_rate: Probability = 0.05
+    """P(purchase | visit)."""
+    base_churn_hazard: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0003
+    """Daily churn hazard of a satisfied, unfatigued, post-onboarding customer."""
+    onboarding_days: Annotated[int, Field(ge=0, le=365)] = 0
+    """Length of the onboarding stage (days of tenure)."""
+    onboarding_churn_multiplier: Annotated[float, Field(ge=0.0, le=20.0)] = 1.0
+    """Churn hazard multiplier during onboarding."""
+    initial_tenure_days: tuple[Annotated[int, Field(ge=0, le=3650)], Annotated[int, Field(ge=0, le=3650)]] = (0, 0)
+    """Range of tenure at the start of the simulation (uniform, inclusive)."""
+    satisfaction: Probability = 0.6
+    """Mean and long-run satisfaction."""
+
+    @model_validator(mode="after")
+    def _tenure_range_ordered(self) -> Segment:
+        lo, hi = self.initial_tenure_days
+        if lo > hi:
+            raise ValueError(f"initial_tenure_days: expected [low, high] with low <= high, got {[lo, hi]}")
+        return self
+
+
+class CustomerDynamics(_Strict):
+    """Behavioural parameters shared by all segments."""
+
+    affinity_reversion: Probability = 0.02
+    """Daily pull of affinity back toward the segment prior (mean-reverting random walk)."""
+    affinity_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
+    """Daily std of the affinity random walk."""
+    affinity_reinforcement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    """Affinity gained by engaging with a contact on the channel."""
+    affinity_wear: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    """Affinity lost by ignoring a contact on the channel."""
+    satisfaction_reversion: Probability = 0.02
+    satisfaction_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
+    fatigue_dissatisfaction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.004
+    """Satisfaction lost per day per unit of total fatigue."""
+    unsubscribe_dissatisfaction: Probability = 0.1
+    """Satisfaction lost when the customer unsubscribes from a channel."""
+    intent_reversion: Probability = 0.1
+    intent_volatility: Annotated[float, Field(ge=0.0, le=2.0)] = 0.1
+    at_risk_satisfaction: Probability = 0.35
+    """Below this satisfaction the customer is (hiddenly) at risk."""
+    churn_satisfaction_sensitivity: Annotated[float, Field(ge=0.0, le=20.0)] = 4.0
+    """Hazard multiplier exp(sensitivity * (segment satisfaction - satisfaction))."""
+    churn_fatigue_sensitivity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.2
+    """Hazard multiplier (1 + sensitivity * total fatigue)."""
+
+
+class Cap(_Strict):
+    max_contacts: Annotated[int, Field(ge=1, le=100)]
+    window_days: Annotated[int, Field(ge=1, le=365)]
+
+
+class Suppression(_Strict):
+    ignored_contacts: Annotated[int, Field(ge=1, le=100)]
+    """Consecutive ignored contacts on a channel that trigger a pause."""
+    pause_days: Annotated[int, Field(ge=1, le=365)]
+
+
+class Rules(_Strict):
+    """Contact-policy rules; consent is always enforced."""
+
+    channel_caps: dict[ChannelName, Cap] = Field(default_factory=dict)
+    global_cap: Cap | None = None
+    min_gap_days: Annotated[int, Field(ge=0, le=365)] = 0
+    """Minimum days between two contacts on any channels (0 or 1: one contact a day)."""
+    suppression: Suppression | None = None
+
+
+class Objective(_Strict):
+    """Weights of the business objective; the reward is their weighted sum in currency units."""
+
+    revenue: NonNegative = 1.0
+    contact_cost: NonNegative = 1.0
+    discount_cost: NonNegative = 1.0
+    churn: NonNegative = 1.0
+    """Weight on the lifetime value lost when a customer churns."""
+    optout: NonNegative = 1.0
+    """Weight on optout_value per unsubscribe."""
+    optout_value: NonNegative = 2.0
+    """Value of a lost channel consent."""
+
+
+class Scenario(_Strict):
+    name: Identifier
+    description: str = ""
+    horizon_days: Annotated[int, Field(ge=1, le=3650)]
+    channels: dict[ChannelName, Channel] = Field(min_length=1)
+    messages: dict[Identifier, Message] = Field(min_length=1)
+    segments: dict[Identifier, Segment] = Field(min_length=1)
+    dynamics: CustomerDynamics = CustomerDynamics()
+    rules: Rules = Rules()
+    objective: Objective = Objective()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Scenario:
+        problems: list[str] = []
+        known = set(self.channels)
+        for name, message in self.messages.items():
+            for channel in message.channels:
+                if channel not in known:
+                    problems.append(
+                        f"messages.{name}.channels: '{channel}' is not one of the scenario's channels {sorted(known)}"
+                    )
+        for name, segment in self.segments.items():
+            missing = known - set(segment.channel_affinity)
+            extra = set(segment.channel_affinity) - known
+            if missing:
+                problems.append(f"segments.{name}.channel_affinity: missing channels {sorted(missing)}")
+            if extra:
+                problems.append(f"segments.{name}.channel_affinity: {sorted(extra)} are not channels of the scenario")
+        for channel in self.rules.channel_caps:
+            if channel not in known:
+                problems.append(f"rules.channel_caps.{channel}: not one of the scenario's channels {sorted(known)}")
+        total = sum(s.share for s in self.segments.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            problems.append(f"segments: shares must sum to 1, got {total:.6g}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{key}: {message}" if key else message)
+    return f"invalid scenario {source}:\n  " + "\n  ".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``dotted.key=value``; the value is parsed as YAML (numbers, booleans, lists)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ScenarioError(f"override '{text}': expected dotted.key=value")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"override '{text}': value is not valid YAML ({exc})") from exc
+    return key.strip().split("."), value
+
+
+def apply_overrides(document: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``document`` with every ``dotted.key=value`` override set."""
+    import copy
+
+    result = copy.deepcopy(document)
+    for text in overrides:
+        path, value = parse_override(text)
+        node: Any = result
+        for depth, part in enumerate(path[:-1]):
+            if not isinstance(node, dict):
+                raise ScenarioError(f"override '{text}': {'.'.join(path[:depth])} is not a mapping")
+            node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ScenarioError(f"override '{text}': {'.'.join(path[:-1])} is not a mapping")
+        node[path[-1]] = value
+    return result
+
+
+def validate_scenario(document: Any, source: str = "<document>") -> Scenario:
+    if not isinstance(document, dict):
+        raise ScenarioError(f"invalid scenario {source}: expected a mapping at the top level")
+    try:
+        return Scenario.model_validate(document)
+    except ValidationError as exc:
+        raise ScenarioError(_format_errors(exc, source)) from None
+
+
+def scenario_dir() -> Path:
+    """Where the preset YAML files live (``configs/scenarios`` at the repository root)."""
+    import os
+
+    override = os.environ.get("JOURNEYLAB_SCENARIOS")
+    return Path(override) if override else Path(__file__).resolve().parents[1] / "configs" / "scenarios"
+
+
+def preset_names() -> list[str]:
+    return sorted(path.stem for path in scenario_dir().glob("*.yaml"))
+
+
+def read_document(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
+    """Read a preset by name or a scenario file by path; returns (document, source)."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = scenario_dir() / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ScenarioError(
+                f"unknown scenario '{name_or_path}': expected a preset {preset_names()} or a .yaml path"
+            )
+    if not path.exists():
+        raise ScenarioError(f"scenario file {path} does not exist")
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"scenario file {path} is not valid YAML: {exc}") from exc
+    return document, str(path)
+
+
+def load_scenario(name_or_path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Load, override and validate a scenario (a preset name or a YAML path)."""
+    document, source = read_document(name_or_path)
+    if overrides:
+        if not isinstance(document, dict):
+            raise ScenarioError(f"invalid scenario {source}: expected a mapping at the top level")
+        document = apply_overrides(document, overrides)
+    return validate_scenario(document, source)

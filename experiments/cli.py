@@ -1,0 +1,142 @@
+"""The ``journeylab`` command line.
+
+Bad input — an invalid scenario or override, an unknown policy, a non-positive count — exits
+with status 2 and a message naming what was wrong, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from envs.scenario import ScenarioError
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(ValueError):
+    """Bad command-line input; exits with status 2."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write through a temporary sibling and rename, so a failure leaves nothing half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial{path.suffix}")
+    try:
+        write(temporary)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    write_atomically(path, lambda p: p.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n"))
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="simulate a cohort under one policy and print business metrics")
+    p.add_argument("scenario", help="preset name or path to a scenario YAML")
+    p.add_argument("--policy", default="no_contact", help="registered policy name")
+    p.add_argument("--customers", type=positive_int, default=10_000)
+    p.add_argument("--days", type=positive_int, default=None, help="default: the scenario's horizon")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--json", type=Path, default=None, help="write the metrics as JSON")
+    p.add_argument("--plot", type=Path, default=None, help="write a PNG of the cohort")
+    p.set_defaults(handler=_simulate)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from experiments.simulate import simulate_command
+
+    return simulate_command(args)
+
+
+def _add_scenarios(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scenarios", help="list the preset scenarios")
+    p.set_defaults(handler=_scenarios)
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    from envs.catalogue import ActionCatalogue
+    from envs.registration import env_id
+    from envs.scenario import load_scenario, preset_names
+
+    for name in preset_names():
+        scenario = load_scenario(name)
+        actions = ActionCatalogue.from_scenario(scenario).size
+        print(
+            f"{name:<22} {env_id(name):<40} horizon {scenario.horizon_days:>3} days, "
+            f"channels {', '.join(scenario.channels)}; {actions} actions"
+        )
+        if scenario.description:
+            print(f"  {' '.join(scenario.description.split())}")
+    return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the main job on embedded defaults: every preset under every policy")
+    p.add_argument("--customers", type=positive_int, default=20_000)
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from experiments.demo import run_demo
+
+    return run_demo(customers=args.customers, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="journeylab", description="Customer-journey simulation and RL lab")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_scenarios, _add_simulate, _add_demo):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (ScenarioError, UsageError) as exc:
+        print(f"journeylab {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

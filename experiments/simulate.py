@@ -1,0 +1,59 @@
+"""``journeylab simulate``: one cohort, one policy, its business metrics."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agents import make_policy
+from envs.parameters import ScenarioParameters
+from envs.scenario import load_scenario
+from experiments.cli import UsageError, write_atomically, write_json
+from experiments.cohort import CohortResult, run_cohort
+
+
+def simulate(
+    scenario: str, policy: str, customers: int, days: int | None, seed: int, overrides: list[str]
+) -> CohortResult:
+    """Validate everything, then run the cohort. Raises ``ScenarioError`` / ``UsageError``."""
+    params = ScenarioParameters.compile(load_scenario(scenario, overrides))
+    try:
+        chosen = make_policy(policy, params, seed)
+    except KeyError as exc:
+        raise UsageError(f"--policy: {exc.args[0]}") from None
+    return run_cohort(params, chosen, customers, days or params.scenario.horizon_days, seed)
+
+
+def format_metrics(result: CohortResult) -> str:
+    lines = [
+        f"{result.scenario} · policy {result.policy} · {result.customers:,} customers · {result.days} days · seed {result.seed}"
+    ]
+    for name, stat in result.metrics().items():
+        low, high = stat["ci95"]  # type: ignore[misc]
+        lines.append(f"  {name:<40} {stat['mean']:>12.4f}   95% CI [{low:.4f}, {high:.4f}]")
+    return "\n".join(lines)
+
+
+def result_json(result: CohortResult) -> dict:
+    return {
+        "scenario": result.scenario,
+        "policy": result.policy,
+        "customers": result.customers,
+        "days": result.days,
+        "seed": result.seed,
+        "metrics": result.metrics(),
+    }
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    result = simulate(args.scenario, args.policy, args.customers, args.days, args.seed, args.overrides)
+    print(format_metrics(result))
+    if args.json:
+        write_json(args.json, result_json(result))
+        print(f"metrics written to {args.json}")
+    if args.plot:
+        from experiments.plots import cohort_figure
+
+        write_atomically(Path(args.plot), lambda temporary: cohort_figure(result, temporary))
+        print(f"figure written to {args.plot}")
+    return 0
