@@ -23,7 +23,7 @@ from envs.random_streams import customer_keys, uniforms
 
 @dataclass
 class ObservationBatch:
-    """What a policy sees for N customers today."""
+    """What a policy sees for N customers today; valid during ``act`` and ``learn`` only."""
 
     observations: np.ndarray  # (N, F) float32, in the feature spec's order
     action_mask: np.ndarray  # (N, A) bool, True = allowed

@@ -82,12 +82,12 @@ def feature_spec(catalogue: ActionCatalogue, segments: list[str]) -> FeatureSpec
 
 def _scaled_days(today: np.ndarray, last: np.ndarray, out: np.ndarray) -> None:
     np.subtract(today, last, out=out, casting="unsafe")
-    np.minimum(out, DAYS_CAP, out=out)
+    np.clip(out, 0.0, DAYS_CAP, out=out)  # two scalar bounds: numpy's fast path
     out *= np.float32(1.0 / DAYS_CAP)
 
 
 def _scaled_count(count: np.ndarray, out: np.ndarray) -> None:
-    np.minimum(count, COUNT_CAP, out=out)
+    np.clip(count, 0.0, COUNT_CAP, out=out)
     out *= np.float32(1.0 / COUNT_CAP)
 
 
@@ -112,13 +112,13 @@ def encode(
     row = segments
     block[row] = record.value_tier
     block[row] *= np.float32(0.5)
-    np.minimum(record.tenure, TENURE_CAP, out=block[row + 1], casting="unsafe")
+    np.clip(record.tenure, 0, TENURE_CAP, out=block[row + 1], casting="unsafe")
     block[row + 1] *= np.float32(1.0 / TENURE_CAP)
     block[row + 2] = record.tenure < record.onboarding_days
     _scaled_days(today, record.last_purchase_day, block[row + 3])
     _scaled_days(today, record.last_activity_day, block[row + 4])
     _scaled_count(record.purchases_ewm, block[row + 5])
-    np.minimum(record.spend_ewm, SPEND_CAP, out=block[row + 6])
+    np.clip(record.spend_ewm, 0.0, SPEND_CAP, out=block[row + 6])
     block[row + 6] *= np.float32(1.0 / SPEND_CAP)
     _scaled_days(today, record.any_contact_days[0], block[row + 7])
     row += 8

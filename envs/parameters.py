@@ -76,6 +76,7 @@ class MessageParameters:
 class SegmentParameters:
     cumulative_share: np.ndarray
     affinity_prior: np.ndarray  # (S, C)
+    message_affinity: np.ndarray  # (S, M)
     affinity_dispersion: np.ndarray
     value_sigma: np.ndarray
     lifetime_value: np.ndarray
@@ -99,6 +100,9 @@ class SegmentParameters:
         return cls(
             cumulative_share=(shares / shares[-1]).astype(np.float32),
             affinity_prior=np.array([[s.channel_affinity[c] for c in channels] for s in items], dtype=np.float32),  # type: ignore[index]
+            message_affinity=np.array(
+                [[s.message_affinity.get(m, 1.0) for m in scenario.messages] for s in items], dtype=np.float32
+            ),
             affinity_dispersion=_column(items, "affinity_dispersion"),
             value_sigma=_column(items, "value_sigma"),
             lifetime_value=_column(items, "lifetime_value"),

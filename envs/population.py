@@ -1,14 +1,20 @@
 """A population of N customer journeys: the one kernel behind every environment.
 
-``Population`` owns the hidden state, the golden record and the per-customer random keys, checks
-actions against the contact rules, advances the dynamics by one day and encodes observations.
-``JourneyEnv`` wraps a population of one, ``JourneyVectorEnv`` a population of N with
-autoreset, and the cohort runner a population that is never reset.
+``Population`` owns the customers' hidden state, golden records and random keys, checks actions
+against the contact rules, advances the dynamics by one day and encodes observations.
+``JourneyEnv`` wraps a population of one, ``JourneyVectorEnv`` a population of N with autoreset,
+and the cohort runner a population that is never reset.
+
+Customers are independent within a day, so a large population is stepped in contiguous blocks of
+at most ``BLOCK_SIZE`` customers: each block's working set stays in cache instead of streaming
+every array through memory once per operation (about twice as fast at a million customers).
+Because every random draw is keyed by the customer (``random_streams``), blocking changes no
+result.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 import numpy as np
@@ -22,6 +28,8 @@ from envs.record import GoldenRecord
 from envs.rules import channel_mask, mask_from_channels
 
 InvalidActionMode = Literal["raise", "violation"]
+BLOCK_SIZE = 1 << 16
+"""Customers per block: 64k keeps a block's per-step working set within the last-level cache."""
 
 
 class MaskedActionError(ValueError):
@@ -29,50 +37,116 @@ class MaskedActionError(ValueError):
 
 
 @dataclass
-class Population:
+class PopulationBlock:
+    """The kernel over one contiguous block of customers."""
+
     params: ScenarioParameters
     size: int
-    invalid_action: InvalidActionMode = "raise"
     hidden: HiddenState = field(init=False)
     record: GoldenRecord = field(init=False)
-    seeds: np.ndarray = field(init=False)
-    episodes: np.ndarray = field(init=False)
     keys: np.ndarray = field(init=False)
-    mask: np.ndarray = field(init=False)
-    spec: FeatureSpec = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.invalid_action not in ("raise", "violation"):
-            raise ValueError(f"invalid_action: expected 'raise' or 'violation', got {self.invalid_action!r}")
         p = self.params
         self.hidden = HiddenState.empty(self.size, p.n_channels)
         self.record = GoldenRecord.empty(
             self.size, p.n_channels, len(p.catalogue.type_names), p.rules.channel_history, p.rules.any_history
         )
+        self.keys = np.zeros(self.size, np.uint64)
+
+    def start(self, rows: np.ndarray, seeds: np.ndarray, episodes: np.ndarray) -> None:
+        self.keys[rows] = customer_keys(seeds, episodes)
+        draw_customers(self.params, self.keys[rows], rows, self.hidden, self.record)
+
+    def observe_into(self, observations: np.ndarray, mask: np.ndarray) -> None:
+        """Write today's (n, F) observations and (n, A) mask into the given views."""
+        allowed = channel_mask(self.record, self.params.rules)
+        mask_from_channels(allowed, self.params.catalogue, out=mask)
+        encode(self.record, self.params.rules, self.params.n_segments, out=observations, allowed=allowed)
+
+    def step(self, actions: np.ndarray) -> DayOutcome:
+        draws = uniforms(self.keys, self.record.today, DRAWS_PER_DAY)
+        return simulate_day(self.params, self.hidden, self.record, actions, draws)
+
+
+@dataclass
+class Population:
+    """N customers of one scenario, stepped one day at a time."""
+
+    params: ScenarioParameters
+    size: int
+    invalid_action: InvalidActionMode = "raise"
+    block_size: int = BLOCK_SIZE
+    seeds: np.ndarray = field(init=False)
+    episodes: np.ndarray = field(init=False)
+    mask: np.ndarray = field(init=False)
+    spec: FeatureSpec = field(init=False)
+    blocks: list[PopulationBlock] = field(init=False)
+    bounds: list[tuple[int, int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.invalid_action not in ("raise", "violation"):
+            raise ValueError(f"invalid_action: expected 'raise' or 'violation', got {self.invalid_action!r}")
+        if self.size < 1:
+            raise ValueError(f"size: expected a positive number of customers, got {self.size}")
+        p = self.params
+        self.bounds = [(lo, min(lo + self.block_size, self.size)) for lo in range(0, self.size, self.block_size)]
+        self.blocks = [PopulationBlock(p, hi - lo) for lo, hi in self.bounds]
         self.seeds = np.zeros(self.size, np.uint64)
         self.episodes = np.zeros(self.size, np.uint64)
-        self.keys = np.zeros(self.size, np.uint64)
         self.mask = np.zeros((self.size, p.catalogue.size), bool)
         self.spec = feature_spec(p.catalogue, list(p.scenario.segments))
 
+    @property
+    def record(self) -> GoldenRecord:
+        """The golden records: live for a single block, otherwise a read-only snapshot."""
+        if len(self.blocks) == 1:
+            return self.blocks[0].record
+        return _concatenate(GoldenRecord, [b.record for b in self.blocks])
+
+    @property
+    def hidden(self) -> HiddenState:
+        """The hidden state: live for a single block, otherwise a read-only snapshot."""
+        if len(self.blocks) == 1:
+            return self.blocks[0].hidden
+        return _concatenate(HiddenState, [b.hidden for b in self.blocks])
+
+    @property
+    def today(self) -> np.ndarray:
+        """(N,) each customer's current day."""
+        return np.concatenate([b.record.today for b in self.blocks])
+
+    @property
+    def alive(self) -> np.ndarray:
+        return np.concatenate([b.record.alive for b in self.blocks])
+
     def start(self, rows: np.ndarray, seeds: np.ndarray, episodes: np.ndarray) -> None:
         """Draw new customers into ``rows`` from their (seed, episode) journeys."""
+        rows = np.asarray(rows)
         self.seeds[rows] = seeds
         self.episodes[rows] = episodes
-        self.keys[rows] = customer_keys(self.seeds[rows], self.episodes[rows])
-        draw_customers(self.params, self.keys[rows], rows, self.hidden, self.record)
+        for block, (lo, hi) in zip(self.blocks, self.bounds, strict=True):
+            mine = rows[(rows >= lo) & (rows < hi)]
+            if mine.size:
+                block.start(mine - lo, self.seeds[mine], self.episodes[mine])
 
-    def observe(self) -> tuple[np.ndarray, np.ndarray]:
-        """(observations (N, F) float32, action mask (N, A) bool) for today.
+    def observe(
+        self, mask_dtype: type = np.bool_, into: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(observations (N, F) float32, action mask (N, A)) for today; mask values are 0/1.
 
-        Both are fresh arrays: callers (RLlib's episodes among them) may keep views of them.
+        Fresh arrays unless ``into`` gives (observations, mask) buffers to overwrite; a caller that
+        keeps views of them (RLlib's episodes do) must not pass ``into``.
         """
-        allowed = channel_mask(self.record, self.params.rules)
-        mask = mask_from_channels(allowed, self.params.catalogue)
+        if into is None:
+            observations = np.empty((self.size, self.spec.size), np.float32, order="F")
+            mask = np.empty((self.size, self.params.catalogue.size), mask_dtype, order="F")
+        else:
+            observations, mask = into
+        for block, (lo, hi) in zip(self.blocks, self.bounds, strict=True):
+            block.observe_into(observations[lo:hi], mask[lo:hi])
         self.mask = mask
-        obs = np.empty((self.size, self.spec.size), np.float32, order="F")
-        encode(self.record, self.params.rules, self.params.n_segments, out=obs, allowed=allowed)
-        return obs, mask
+        return observations, mask
 
     def check_actions(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Validate ``action`` against the action space and today's mask.
@@ -90,12 +164,13 @@ class Population:
             bad = int(action[(action < 0) | (action >= n_actions)][0])
             raise ValueError(f"action {bad} is outside the action space Discrete({n_actions})")
         action = action.astype(np.int64, copy=False)
-        blocked = ~self.mask[np.arange(self.size), action]
+        blocked = self.mask[np.arange(self.size), action] == 0
         if blocked.any():
             if self.invalid_action == "raise":
                 row = int(np.flatnonzero(blocked)[0])
+                name = self.params.catalogue.name(int(action[row]))
                 raise MaskedActionError(
-                    f"action {self.params.catalogue.name(int(action[row]))} for customer {row} is blocked by the contact rules "
+                    f"action {name} for customer {row} is blocked by the contact rules "
                     "(pass invalid_action='violation' to count it instead)"
                 )
             action = np.where(blocked, 0, action)
@@ -104,6 +179,19 @@ class Population:
     def step(self, action: np.ndarray) -> tuple[DayOutcome, np.ndarray]:
         """Simulate today under ``action``; returns the outcome and the violation flags."""
         executed, violations = self.check_actions(action)
-        draws = uniforms(self.keys, self.record.today, DRAWS_PER_DAY)
-        outcome = simulate_day(self.params, self.hidden, self.record, executed, draws)
-        return outcome, violations
+        if len(self.blocks) == 1:
+            return self.blocks[0].step(executed), violations
+        merged: DayOutcome | None = None
+        for block, (lo, hi) in zip(self.blocks, self.bounds, strict=True):
+            part = block.step(executed[lo:hi])
+            if merged is None:
+                merged = DayOutcome(**{f.name: np.empty(self.size, getattr(part, f.name).dtype) for f in fields(part)})
+            for f in fields(part):
+                getattr(merged, f.name)[lo:hi] = getattr(part, f.name)  # while the block is still in cache
+        assert merged is not None
+        return merged, violations
+
+
+def _concatenate(cls, parts: list):
+    """Join per-block dataclasses of arrays along the customer axis (always the last)."""
+    return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts], axis=-1) for f in fields(cls)})

@@ -131,7 +131,7 @@ class GoldenRecord:
         self.last_message_day.reshape(-1)[message_type * self.size + rows] = day
         self.contacts_ewm.reshape(-1)[cell] += 1.0
         self.engagements_ewm.reshape(-1)[cell] += engaged
-        streak = np.where(engaged, 0, self.ignored_streak.reshape(-1)[cell] + 1)
+        streak = (self.ignored_streak.reshape(-1)[cell] + 1) * ~engaged
         if suppress_after > 0:
             paused = streak >= suppress_after
             suppressed = self.suppressed_until.reshape(-1)

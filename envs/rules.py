@@ -104,9 +104,9 @@ def action_mask(record: GoldenRecord, rules: ContactRules, catalogue: ActionCata
     return mask_from_channels(channel_mask(record, rules), catalogue)
 
 
-def mask_from_channels(allowed: np.ndarray, catalogue: ActionCatalogue) -> np.ndarray:
+def mask_from_channels(allowed: np.ndarray, catalogue: ActionCatalogue, out: np.ndarray | None = None) -> np.ndarray:
     """(N, A) action mask (column-major in memory) from the (C, N) channel mask."""
-    mask = np.empty((allowed.shape[1], catalogue.size), dtype=bool, order="F")
+    mask = np.empty((allowed.shape[1], catalogue.size), dtype=bool, order="F") if out is None else out
     mask.T[0] = True
     mask.T[1:] = allowed[catalogue.action_channel[1:]]
     return mask

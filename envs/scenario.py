@@ -101,6 +101,8 @@ class Segment(_Strict):
     """Share of the population."""
     channel_affinity: dict[ChannelName, Annotated[float, Field(ge=0.0, le=5.0)]]
     """Prior affinity per channel: a multiplier on the channel's engage rate (1 = average)."""
+    message_affinity: dict[str, Annotated[float, Field(ge=0.0, le=10.0)]] = Field(default_factory=dict)
+    """Per-message engagement multiplier for this segment (1 when a message is not listed)."""
     affinity_dispersion: Annotated[float, Field(ge=0.0, le=2.0)] = 0.3
     """Spread of individual affinities around the prior (std of the log-multiplier)."""
     value_sigma: Annotated[float, Field(ge=0.0, le=3.0)] = 0.5
@@ -149,7 +151,7 @@ class CustomerDynamics(_Strict):
     """Affinity lost by ignoring a contact on the channel."""
     satisfaction_reversion: Probability = 0.02
     satisfaction_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
-    fatigue_dissatisfaction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.004
+    fatigue_dissatisfaction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0008
     """Satisfaction lost per day per unit of total fatigue."""
     unsubscribe_dissatisfaction: Probability = 0.1
     """Satisfaction lost when the customer unsubscribes from a channel."""
@@ -159,7 +161,7 @@ class CustomerDynamics(_Strict):
     """Below this satisfaction the customer is (hiddenly) at risk."""
     churn_satisfaction_sensitivity: Annotated[float, Field(ge=0.0, le=20.0)] = 4.0
     """Hazard multiplier exp(sensitivity * (segment satisfaction - satisfaction))."""
-    churn_fatigue_sensitivity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.2
+    churn_fatigue_sensitivity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.15
     """Hazard multiplier (1 + sensitivity * total fatigue)."""
 
 
@@ -226,6 +228,9 @@ class Scenario(_Strict):
                 problems.append(f"segments.{name}.channel_affinity: missing channels {sorted(missing)}")
             if extra:
                 problems.append(f"segments.{name}.channel_affinity: {sorted(extra)} are not channels of the scenario")
+            unknown = set(segment.message_affinity) - set(self.messages)
+            if unknown:
+                problems.append(f"segments.{name}.message_affinity: {sorted(unknown)} are not messages of the scenario")
         for channel in self.rules.channel_caps:
             if channel not in known:
                 problems.append(f"rules.channel_caps.{channel}: not one of the scenario's channels {sorted(known)}")

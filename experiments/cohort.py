@@ -8,7 +8,7 @@ else runs beside them, which makes policy comparisons paired (common random numb
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -37,15 +37,15 @@ class CohortTotals:
     conversions: np.ndarray
     churned: np.ndarray
     opted_out: np.ndarray
+    visited: np.ndarray
+    converted: np.ndarray
     violations: np.ndarray
     contacts_by_channel: np.ndarray  # (C, N)
 
     @classmethod
     def zeros(cls, n: int, channels: int) -> CohortTotals:
-        z = np.zeros(n)
-        return cls(
-            z.copy(), z.copy(), z.copy(), z.copy(), z.copy(), z.copy(), z.copy(), z.copy(), np.zeros((channels, n))
-        )
+        per_customer = {f.name: np.zeros(n) for f in fields(cls) if f.name != "contacts_by_channel"}
+        return cls(**per_customer, contacts_by_channel=np.zeros((channels, n)))
 
 
 @dataclass
@@ -80,6 +80,8 @@ class CohortResult:
             "conversions_per_customer": t.conversions,
             "churn_rate": t.churned,
             "optout_rate": t.opted_out,
+            "visit_rate": t.visited,
+            "conversion_rate": t.converted,
             "contacts_per_customer": t.contacts_by_channel.sum(axis=0),
             "rule_violations": t.violations,
         }
@@ -118,9 +120,11 @@ def run_cohort(
     totals = CohortTotals.zeros(customers, channels)
     daily = CohortDaily()
     oracle = population if not policy.deployable else None
+    buffers = None
     for _ in range(days):
-        obs, mask = population.observe()
-        batch = ObservationBatch(obs, mask, ids, population.record.today.copy(), oracle)
+        obs, mask = population.observe(into=buffers)
+        buffers = (obs, mask)  # a policy reads a batch only during act() and learn()
+        batch = ObservationBatch(obs, mask, ids, population.today, oracle)
         actions = policy.act(batch)
         outcome, violations = population.step(actions)
         policy.learn(batch, actions, outcome)
@@ -140,11 +144,13 @@ def _accumulate(
     totals.conversions += outcome.conversions
     totals.churned += outcome.churned
     np.maximum(totals.opted_out, outcome.unsubscribes, out=totals.opted_out)
+    np.maximum(totals.visited, outcome.visited, out=totals.visited)
+    np.maximum(totals.converted, outcome.conversions > 0, out=totals.converted)
     totals.violations += violations
     contacted = np.flatnonzero(outcome.contacted_channel >= 0)
     cell = outcome.contacted_channel[contacted] * population.size + contacted
     totals.contacts_by_channel.reshape(-1)[cell] += 1.0
-    daily.alive.append(float(population.record.alive.mean()))
+    daily.alive.append(float(population.alive.mean()))
     daily.contacts.append(np.bincount(outcome.contacted_channel[contacted], minlength=channels))
     daily.engagements.append(np.bincount(outcome.contacted_channel[outcome.engaged], minlength=channels))
     daily.conversions.append(float(outcome.conversions.sum()))

@@ -1,0 +1,113 @@
+"""The command line: listing, simulating, writing outputs, and exit 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments.cli import main
+from tests.conftest import PRESETS, REPO
+
+
+def test_scenarios_lists_every_preset_with_its_gym_id(capsys) -> None:
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    for preset in PRESETS:
+        assert preset in out
+    assert "journeylab/TelecomRetention-v0" in out
+
+
+def test_simulate_prints_metrics_and_writes_json_and_plot(tmp_path: Path, capsys) -> None:
+    report, figure = tmp_path / "out" / "metrics.json", tmp_path / "out" / "cohort.png"
+    code = main(
+        [
+            "simulate",
+            "retail_onboarding",
+            "--policy",
+            "random",
+            "--customers",
+            "2000",
+            "--days",
+            "30",
+            "--seed",
+            "3",
+            "--set",
+            "channels.email.cost=0.01",
+            "--json",
+            str(report),
+            "--plot",
+            str(figure),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "net_value_per_customer" in out and "contacts_per_customer.social" in out
+    payload = json.loads(report.read_text())
+    assert payload["scenario"] == "retail_onboarding" and payload["customers"] == 2000 and payload["days"] == 30
+    contact_cost = payload["metrics"]["contact_cost_per_customer"]
+    assert contact_cost["ci95"][0] <= contact_cost["mean"] <= contact_cost["ci95"][1]
+    email_contacts = payload["metrics"]["contacts_per_customer.email"]["mean"]
+    assert contact_cost["mean"] >= 0.01 * email_contacts  # the override was applied
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in report.parent.iterdir()) == ["cohort.png", "metrics.json"]
+
+
+BAD_ARGUMENTS = [
+    (["simulate", "atlantis"], "unknown scenario 'atlantis'"),
+    (
+        ["simulate", "telecom_retention", "--policy", "clairvoyant"],
+        "--policy: unknown policy 'clairvoyant': expected one of",
+    ),
+    (
+        ["simulate", "telecom_retention", "--set", "channels.email.cost=-1"],
+        "channels.email.cost: Input should be greater than or equal to 0",
+    ),
+    (["simulate", "telecom_retention", "--set", "rules.global_cap.colour=red"], "rules.global_cap.colour: unknown key"),
+    (["simulate", "telecom_retention", "--customers", "0"], "--customers: expected a positive integer, got 0"),
+    (["simulate", "telecom_retention", "--days", "-5"], "--days: expected a positive integer, got -5"),
+    (["simulate", "telecom_retention", "--seed", "x"], "--seed: expected a non-negative integer, got 'x'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_ARGUMENTS, ids=[" ".join(a[2:]) or a[1] for a, _ in BAD_ARGUMENTS])
+def test_bad_input_exits_2_naming_the_problem_and_writes_nothing(
+    argv: list[str], message: str, tmp_path: Path, capsys
+) -> None:
+    report = tmp_path / "metrics.json"
+    try:
+        code = main(
+            [*argv, "--customers", "10", "--json", str(report)]
+            if "--customers" not in argv
+            else [*argv, "--json", str(report)]
+        )
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "journeylab"
+    done = subprocess.run(
+        [
+            str(script),
+            "simulate",
+            "telecom_retention",
+            "--set",
+            "horizon_days=zero",
+            "--json",
+            str(tmp_path / "m.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "horizon_days: Input should be a valid integer" in done.stderr
+    assert not (tmp_path / "m.json").exists()
