@@ -119,8 +119,8 @@ def full_run(customers: int, days: int) -> dict[str, float]:
 
 def full_run_in_child(customers: int, days: int) -> dict[str, float]:
     code = (
-        "import json, sys; sys.path.insert(0, %r); import benchmarks.bench_sim as b; "
-        "b.pin_to_one_core(); print(json.dumps(b.full_run(%d, %d)))" % (str(ROOT), customers, days)
+        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); import benchmarks.bench_sim as b; "
+        f"b.pin_to_one_core(); print(json.dumps(b.full_run({customers}, {days})))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])

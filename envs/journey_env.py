@@ -17,8 +17,35 @@ from envs.spaces import observation_space, resolve_scenario, scalar_info, step_i
 class JourneyEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     """A single customer of a journeylab scenario, decided on once a day.
 
-    The customer model is described in :mod:`envs.dynamics`; its parameters and their sources are
-    in the scenario YAML (``configs/scenarios/``).
+    ## Customer model
+    One day is: respond → update → churn → record (RecSim's order); the equations are in
+    :mod:`envs.dynamics`. Scenario-specific numbers live in the preset YAML with a comment citing
+    each source (Mailchimp e-mail benchmarks, CSG 2022 channel shares, carriers' churn reports,
+    contact costs, Pega's contact policy, Hillstrom 2008); the behavioural defaults of
+    ``dynamics:`` (``envs.scenario.CustomerDynamics``) are set by hand and say so.
+
+    - **Channel preference** — per-channel affinity multiplies the channel's engage rate. It
+      follows a mean-reverting random walk toward the customer's long-run affinity (drawn around
+      the segment prior, which presets derive from CSG's channel shares), is reinforced by
+      engagement and worn down by ignored contacts. Default reversion 2%/day: a shock half-decays
+      in about five weeks.
+    - **Fatigue** — every contact adds ``fatigue_increment`` to its channel and ``spillover`` of it
+      to the others; fatigue halves every ``fatigue_half_life_days``. It lowers engagement
+      (``exp(−fatigue_response · fatigue)``), multiplies unsubscribes
+      (``1 + unsubscribe_fatigue · fatigue``), erodes satisfaction and raises the churn hazard.
+    - **Satisfaction and intent** (hidden) — satisfaction reverts to the segment's level with daily
+      noise, falls with fatigue and unsubscribes, rises with engaged messages; purchase intent
+      follows satisfaction with noise and rises with offers and nudges.
+    - **Lifecycle** — onboarding for the segment's first 30–90 days of tenure (higher churn),
+      active, at risk when satisfaction drops below ``at_risk_satisfaction``, churned. Churn is a
+      daily hazard: segment base × onboarding multiplier × satisfaction and fatigue terms ×
+      protection after an accepted retention offer. Presets set the base from public churn
+      figures (telecom ~1% a month).
+    - **Consent** — per channel at the start (``consent_rate``); an unsubscribe removes it for good.
+    - **Organic behaviour** — customers visit and buy every day without any contact, so a
+      contact's effect is incremental (Hillstrom's no-e-mail arm).
+    - **Response** — engage (open / answer / click), then convert with revenue; offers and
+      retention offers cost their discount when converted.
 
     ## Action Space
     ``Discrete(A)`` over the scenario's action catalogue: 0 is no contact, then one action per

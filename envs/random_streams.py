@@ -45,17 +45,18 @@ def customer_keys(seeds: np.ndarray, episodes: np.ndarray) -> np.ndarray:
     return _mix(keys)
 
 
-def uniforms(keys: np.ndarray, days: np.ndarray | None, count: int) -> list[np.ndarray]:
+def uniforms(keys: np.ndarray, days: np.ndarray | None, count: int, first_word: int = 0) -> list[np.ndarray]:
     """``count`` float32 uniform arrays in [0, 1), one value per customer in each.
 
-    ``days`` selects the day of the stream (per customer); ``None`` selects the reset stream.
-    The arrays are strided views into one buffer (two uniforms per 64-bit word), which keeps the
-    conversion to contiguous passes over memory.
+    Slot ``k`` of the result is half ``k % 2`` of word ``first_word + k // 2`` of each customer's
+    stream for the day, so a caller may draw words for a subset of customers only and get exactly
+    the values a full draw would give them. ``days`` selects the day (per customer); ``None``
+    selects the reset stream. The arrays are strided views into one buffer.
     """
     pairs = (count + 1) // 2
     with np.errstate(over="ignore"):
         base = keys + (_RESET_DAY if days is None else days.astype(np.uint64)) * _DAY_STRIDE
-        slots = np.arange(1, pairs + 1, dtype=np.uint64) * _GOLDEN
+        slots = np.arange(first_word + 1, first_word + pairs + 1, dtype=np.uint64) * _GOLDEN
         words = _mix(base[None, :] + slots[:, None])
     halves = words.view(np.uint32)
     halves >>= np.uint32(8)

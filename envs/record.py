@@ -113,18 +113,18 @@ class GoldenRecord:
         engaged: np.ndarray,
         suppress_after: int,
         pause_days: int,
+        history_depth: np.ndarray,
     ) -> None:
         """Record contacts of ``rows`` on ``channel`` today, with whether each was engaged with.
 
+        ``history_depth[c]`` is how many past contact days channel c's cap needs kept.
         ``suppress_after`` consecutive ignored contacts pause the channel for ``pause_days``
         (0 disables suppression). Indexing is flat (channel · N + row): one-dimensional fancy
         indexing is several times faster than two-dimensional on the hot path.
         """
         day = self.today[rows]
         cell = channel * self.size + rows
-        for newer, older in zip(self.contact_days[-2::-1], self.contact_days[:0:-1], strict=True):
-            older.reshape(-1)[cell] = newer.reshape(-1)[cell]
-        self.contact_days[0].reshape(-1)[cell] = day
+        self._push_contact_day(cell, day, channel, history_depth)
         for newer, older in zip(self.any_contact_days[-2::-1], self.any_contact_days[:0:-1], strict=True):
             older[rows] = newer[rows]
         self.any_contact_days[0, rows] = day
@@ -140,6 +140,17 @@ class GoldenRecord:
         self.ignored_streak.reshape(-1)[cell] = streak
         self.last_engaged_day.reshape(-1)[cell[engaged]] = day[engaged]
         self.last_activity_day[rows[engaged]] = day[engaged]
+
+    def _push_contact_day(
+        self, cell: np.ndarray, day: np.ndarray, channel: np.ndarray, history_depth: np.ndarray
+    ) -> None:
+        """Shift each contacted channel's ring of contact days and put today first."""
+        if len(self.contact_days) > 1:
+            deep = history_depth[channel] > 1  # a cap of one contact only ever reads the newest day
+            shifted = cell[deep]
+            for newer, older in zip(self.contact_days[-2::-1], self.contact_days[:0:-1], strict=True):
+                older.reshape(-1)[shifted] = newer.reshape(-1)[shifted]
+        self.contact_days[0].reshape(-1)[cell] = day
 
     def log_purchases(self, rows: np.ndarray, spend: np.ndarray) -> None:
         day = self.today[rows]
