@@ -76,26 +76,44 @@ def oldest_in_cap(record: GoldenRecord, rules: ContactRules) -> np.ndarray:
     return oldest
 
 
+def _channel_cap_ok(record: GoldenRecord, rules: ContactRules) -> np.ndarray:
+    oldest = oldest_in_cap(record, rules)
+    ok = np.empty(oldest.shape, bool)
+    for channel, window in enumerate(rules.cap_window):
+        # One channel at a time against a scalar window: numpy's broadcast compare is far slower.
+        np.greater_equal(record.today - oldest[channel], window, out=ok[channel])
+    return ok
+
+
+def _customer_checks(record: GoldenRecord, rules: ContactRules) -> tuple[np.ndarray, np.ndarray]:
+    """(global cap, minimum gap) verdicts per customer, shape (N,): they hold for every channel."""
+    today = record.today
+    global_ok = today - record.any_contact_days[rules.global_contacts - 1] >= rules.global_window
+    gap_ok = today - record.any_contact_days[0] >= rules.min_gap_days
+    return global_ok, gap_ok
+
+
 def rule_checks(record: GoldenRecord, rules: ContactRules) -> dict[str, np.ndarray]:
     """Each rule's verdict per (channel, customer), shape (C, N): True where a contact passes it."""
-    today = record.today
-    oldest_any = record.any_contact_days[rules.global_contacts - 1]
-    last_any = record.any_contact_days[0]
+    global_ok, gap_ok = _customer_checks(record, rules)
+    shape = record.consent.shape
     return {
         "consent": record.consent,
-        "channel_cap": today - oldest_in_cap(record, rules) >= rules.cap_window[:, None],
-        "global_cap": np.broadcast_to(today - oldest_any >= rules.global_window, record.consent.shape),
-        "min_gap": np.broadcast_to(today - last_any >= rules.min_gap_days, record.consent.shape),
-        "suppression": today >= record.suppressed_until,
+        "channel_cap": _channel_cap_ok(record, rules),
+        "global_cap": np.broadcast_to(global_ok, shape),
+        "min_gap": np.broadcast_to(gap_ok, shape),
+        "suppression": record.today >= record.suppressed_until,
     }
 
 
 def channel_mask(record: GoldenRecord, rules: ContactRules) -> np.ndarray:
-    """(C, N) bool: True where a contact on the channel is allowed today."""
-    checks = rule_checks(record, rules)
-    allowed = checks["consent"] & record.alive
-    for name in RULE_NAMES[1:]:
-        allowed &= checks[name]
+    """(C, N) bool: True where a contact on the channel is allowed today (every rule passes)."""
+    global_ok, gap_ok = _customer_checks(record, rules)
+    customer_ok = global_ok & gap_ok & record.alive
+    allowed = _channel_cap_ok(record, rules)
+    allowed &= record.consent
+    allowed &= record.today >= record.suppressed_until
+    allowed &= customer_ok
     return allowed
 
 
