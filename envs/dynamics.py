@@ -62,6 +62,7 @@ class DayOutcome:
     churned: np.ndarray
     contacted_channel: np.ndarray  # -1 where no contact was made
     engaged: np.ndarray
+    contact_converted: np.ndarray  # the contact itself converted (tracked by its offer code)
     visited: np.ndarray  # an organic visit or an engaged contact (Hillstrom's "visit")
 
 
@@ -116,16 +117,26 @@ def hidden_stage(
     return (STAGE_ACTIVE + at_risk) * (record.tenure[rows] >= record.onboarding_days[rows])
 
 
+def response_probabilities(
+    params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, rows: np.ndarray, action: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True (P(engage), P(convert), P(unsubscribe)) of contacting ``rows`` with ``action`` today.
+
+    Simulation-only: it reads hidden state (the oracle policy and the tests use it).
+    """
+    ch, msg = params.catalogue.action_channel[action], params.catalogue.action_message[action]
+    cell = ch * record.size + rows
+    return _response_probabilities(params, hidden, record, rows, ch, msg, cell, hidden.fatigue.reshape(-1)[cell])
+
+
 def engage_probability(
     params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, rows: np.ndarray, action: np.ndarray
 ) -> np.ndarray:
-    """True P(engage) of contacting ``rows`` with ``action`` today (the oracle reads this)."""
-    ch, msg = params.catalogue.action_channel[action], params.catalogue.action_message[action]
-    cell = ch * record.size + rows
-    return _engage_probability(params, hidden, record, rows, ch, msg, cell, hidden.fatigue.reshape(-1)[cell])
+    """True P(engage) of contacting ``rows`` with ``action`` today."""
+    return response_probabilities(params, hidden, record, rows, action)[0]
 
 
-def _engage_probability(
+def _response_probabilities(
     params: ScenarioParameters,
     hidden: HiddenState,
     record: GoldenRecord,
@@ -134,15 +145,18 @@ def _engage_probability(
     msg: np.ndarray,
     cell: np.ndarray,
     fatigue: np.ndarray,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     stage = hidden_stage(params, hidden, record, rows)
     n_messages = params.messages.relevance.shape[0]
     # Flat indices into the small (M, 3) and (S, M) tables: 1-D fancy indexing is the fast path.
-    p = params.channels.engage_rate[ch] * hidden.affinity.reshape(-1)[cell]
-    p *= params.messages.relevance.reshape(-1)[msg * 3 + stage]
-    p *= params.segments.message_affinity.reshape(-1)[record.segment[rows] * n_messages + msg]
-    p *= np.exp(-params.channels.fatigue_response[ch] * fatigue)
-    return np.clip(p, 0.0, ENGAGE_CAP, out=p)
+    p_engage = params.channels.engage_rate[ch] * hidden.affinity.reshape(-1)[cell]
+    p_engage *= params.messages.relevance.reshape(-1)[msg * 3 + stage]
+    p_engage *= params.segments.message_affinity.reshape(-1)[record.segment[rows] * n_messages + msg]
+    p_engage *= np.exp(-params.channels.fatigue_response[ch] * fatigue)
+    np.clip(p_engage, 0.0, ENGAGE_CAP, out=p_engage)
+    p_convert = p_engage * np.clip(params.messages.conversion_rate[msg] * hidden.intent[rows], 0.0, 1.0)
+    p_unsub = params.channels.unsubscribe_rate[ch] * (1.0 + params.channels.unsubscribe_fatigue[ch] * fatigue)
+    return p_engage, p_convert, np.minimum(p_unsub, 1.0 - p_engage)
 
 
 def _respond(
@@ -153,10 +167,7 @@ def _respond(
     ch, msg = params.catalogue.action_channel[act], params.catalogue.action_message[act]
     cell = ch * record.size + rows
     fatigue = hidden.fatigue.reshape(-1)[cell]
-    p_engage = _engage_probability(params, hidden, record, rows, ch, msg, cell, fatigue)
-    p_convert = p_engage * np.clip(params.messages.conversion_rate[msg] * hidden.intent[rows], 0.0, 1.0)
-    p_unsub = params.channels.unsubscribe_rate[ch] * (1.0 + params.channels.unsubscribe_fatigue[ch] * fatigue)
-    p_unsub = np.minimum(p_unsub, 1.0 - p_engage)
+    p_engage, p_convert, p_unsub = _response_probabilities(params, hidden, record, rows, ch, msg, cell, fatigue)
     u, u_spend = draws.response(rows)
     converted = u < p_convert
     spend = np.zeros(rows.shape[0], np.float32)
@@ -334,7 +345,19 @@ def simulate_day(
     _log_to_record(params, record, contacts, visits, buyers, organic_spend)
     record.alive &= ~churned
     record.advance_day()
+    contact_converted = np.zeros(n, bool)
+    contact_converted[contacts.rows] = contacts.converted
     visited = visits | engaged
     return DayOutcome(
-        reward, revenue, contact_cost, discount, conversions, unsubscribes, churned, channel, engaged, visited
+        reward,
+        revenue,
+        contact_cost,
+        discount,
+        conversions,
+        unsubscribes,
+        churned,
+        channel,
+        engaged,
+        contact_converted,
+        visited,
     )

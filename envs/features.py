@@ -134,3 +134,29 @@ def encode(
     _scaled_count(record.contacts_ewm, per_channel[:, 4])
     _scaled_count(record.engagements_ewm, per_channel[:, 5])
     return block.T
+
+
+class FeatureReader:
+    """Named, de-normalised access to encoded observations (what rule-based policies read)."""
+
+    def __init__(self, spec: FeatureSpec, observations: np.ndarray) -> None:
+        self._index = {name: i for i, name in enumerate(spec.names)}
+        self._observations = observations
+
+    def has(self, name: str) -> bool:
+        return name in self._index
+
+    def raw(self, name: str) -> np.ndarray:
+        if name not in self._index:
+            raise KeyError(f"feature '{name}' is not in the spec")
+        return self._observations[:, self._index[name]]
+
+    def days(self, name: str) -> np.ndarray:
+        """Days since an event, saturating at ``DAYS_CAP`` (= never, or long ago)."""
+        return self.raw(name) * np.float32(DAYS_CAP)
+
+    def count(self, name: str) -> np.ndarray:
+        return self.raw(name) * np.float32(COUNT_CAP)
+
+    def flag(self, name: str) -> np.ndarray:
+        return self.raw(name) > 0.5
