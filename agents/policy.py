@@ -1,9 +1,16 @@
 """One policy interface: a batch of observations and action masks in, one allowed action each out.
 
 Every policy is built from the scenario's compiled parameters and a seed, and must respect the
-mask: the harness checks it, and the simulator raises on a masked action. Policies that learn
-from what they observe override :meth:`Policy.learn`; simulation-only policies (that read hidden
-state) set ``deployable = False`` and receive the population through ``ObservationBatch.oracle``.
+mask: the harness checks it, and the simulator raises on a masked action. Any randomness a policy
+uses is keyed by (policy seed, customer, day), so its choices do not depend on which customers are
+simulated beside whom.
+
+Policies that learn online do it in two steps: :meth:`Policy.statistics` turns one day of
+feedback into additive, integer-valued sufficient statistics, and :meth:`Policy.update` applies
+them. Summing integer counts is exact in any order, so a population split into shards (each
+computing its statistics, the sums applied to every shard's copy of the policy) learns exactly as
+the unsplit population does. Simulation-only policies (that read hidden state) set
+``deployable = False`` and receive the population through ``ObservationBatch.oracle``.
 """
 
 from __future__ import annotations
@@ -51,8 +58,25 @@ class Policy(ABC):
     def act(self, batch: ObservationBatch) -> np.ndarray:
         """(N,) int64 actions, each allowed by ``batch.action_mask``."""
 
-    def learn(self, batch: ObservationBatch, actions: np.ndarray, outcome: DayOutcome) -> None:  # noqa: B027
-        """Feedback after the day: default policies do not learn."""
+    learns: ClassVar[bool] = False
+    """True for policies that update themselves from the feedback they observe."""
+
+    def statistics(self, batch: ObservationBatch, actions: np.ndarray, outcome: DayOutcome) -> np.ndarray | None:
+        """Additive, integer-valued statistics of one day's feedback (None: nothing to learn)."""
+        return None
+
+    def update(self, statistics: np.ndarray) -> None:  # noqa: B027
+        """Apply summed statistics (from one population or from every shard of it)."""
+
+    def learn(self, batch: ObservationBatch, actions: np.ndarray, outcome: DayOutcome) -> None:
+        """Feedback after the day, for an unsharded population."""
+        stats = self.statistics(batch, actions, outcome)
+        if stats is not None:
+            self.update(stats)
+
+    def describe(self) -> dict[str, Any]:
+        """The policy's name and options, for tracking."""
+        return {"policy": self.name, "seed": self.seed}
 
     def uniforms(self, batch: ObservationBatch, count: int) -> list[np.ndarray]:
         """``count`` uniform arrays keyed by (policy seed, customer, day): independent of batching."""
@@ -93,6 +117,20 @@ def make_policy(name: str, params: ScenarioParameters, seed: int = 0, **options:
     if name not in _REGISTRY:
         raise KeyError(f"unknown policy '{name}': expected one of {policy_names()}")
     return _REGISTRY[name](params, seed, **options)
+
+
+def parse_policy_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``name`` or ``name:key=value,key=value`` (values parsed as YAML scalars)."""
+    import yaml
+
+    name, _, rest = spec.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"policy '{spec}': expected name:key=value,key=value")
+        options[key.strip()] = yaml.safe_load(value)
+    return name.strip(), options
 
 
 PolicyFactory = Callable[[ScenarioParameters, int], Policy]

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 from envs.customers import HiddenState, draw_customers
-from envs.dynamics import DayDraws, DayOutcome, simulate_day
+from envs.dynamics import DayDraws, DayOutcome, response_probabilities, simulate_day
 from envs.features import FeatureSpec, encode, feature_spec
 from envs.parameters import ScenarioParameters
 from envs.random_streams import customer_keys
@@ -118,6 +118,23 @@ class Population:
     @property
     def alive(self) -> np.ndarray:
         return np.concatenate([b.record.alive for b in self.blocks])
+
+    def true_response(self, action: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Simulation only: every customer's true (P(engage), P(convert), P(unsubscribe)) for
+        ``action`` today, read from hidden state (the oracle policy uses it)."""
+        parts = [
+            response_probabilities(b.params, b.hidden, b.record, np.arange(b.size), np.full(b.size, action))
+            for b in self.blocks
+        ]
+        p_engage, p_convert, p_unsub = (np.concatenate(column) for column in zip(*parts, strict=True))
+        return p_engage, p_convert, p_unsub
+
+    def value_multiplier(self) -> np.ndarray:
+        """Simulation only: each customer's hidden value multiplier."""
+        return np.concatenate([b.hidden.value for b in self.blocks])
+
+    def segment(self) -> np.ndarray:
+        return np.concatenate([b.record.segment for b in self.blocks])
 
     def start(self, rows: np.ndarray, seeds: np.ndarray, episodes: np.ndarray) -> None:
         """Draw new customers into ``rows`` from their (seed, episode) journeys."""

@@ -55,7 +55,7 @@ class Channel(_Strict):
     """Engagement is multiplied by exp(-fatigue_response * fatigue)."""
     unsubscribe_rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0025
     """P(unsubscribe | contact) at zero fatigue."""
-    unsubscribe_fatigue: NonNegative = 1.0
+    unsubscribe_fatigue: NonNegative = 0.5
     """Unsubscribe probability is multiplied by (1 + unsubscribe_fatigue * fatigue)."""
     consent_rate: Probability = 1.0
     """Share of customers who start with consent on this channel."""
@@ -157,7 +157,7 @@ class CustomerDynamics(_Strict):
     """Affinity lost by ignoring a contact on the channel."""
     satisfaction_reversion: Probability = 0.02
     satisfaction_volatility: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
-    fatigue_dissatisfaction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0008
+    fatigue_dissatisfaction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0004
     """Satisfaction lost per day per unit of total fatigue."""
     unsubscribe_dissatisfaction: Probability = 0.1
     """Satisfaction lost when the customer unsubscribes from a channel."""
@@ -167,7 +167,7 @@ class CustomerDynamics(_Strict):
     """Below this satisfaction the customer is (hiddenly) at risk."""
     churn_satisfaction_sensitivity: Annotated[float, Field(ge=0.0, le=20.0)] = 4.0
     """Hazard multiplier exp(sensitivity * (segment satisfaction - satisfaction))."""
-    churn_fatigue_sensitivity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.15
+    churn_fatigue_sensitivity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.05
     """Hazard multiplier (1 + sensitivity * total fatigue)."""
 
 
