@@ -166,7 +166,7 @@ class RuleJourney(Policy):
         allowed = mask[:, candidates] > 0
         score = np.where(allowed, engagement, -np.inf)
         best = np.argmax(score, axis=1)
-        possible: np.ndarray = allowed.any(axis=1)
+        possible = np.asarray(allowed.any(axis=1))
         return np.asarray(candidates)[best], possible
 
     def act(self, batch: ObservationBatch) -> np.ndarray:
