@@ -30,7 +30,7 @@ from envs.random_streams import customer_keys, uniforms
 
 @dataclass
 class ObservationBatch:
-    """What a policy sees for N customers today; valid during ``act`` and ``learn`` only."""
+    """What a policy sees for N customers today; valid during ``act`` and ``statistics`` only."""
 
     observations: np.ndarray  # (N, F) float32, in the feature spec's order
     action_mask: np.ndarray  # (N, A) bool, True = allowed
@@ -67,12 +67,6 @@ class Policy(ABC):
 
     def update(self, statistics: np.ndarray) -> None:  # noqa: B027
         """Apply summed statistics (from one population or from every shard of it)."""
-
-    def learn(self, batch: ObservationBatch, actions: np.ndarray, outcome: DayOutcome) -> None:
-        """Feedback after the day, for an unsharded population."""
-        stats = self.statistics(batch, actions, outcome)
-        if stats is not None:
-            self.update(stats)
 
     def describe(self) -> dict[str, Any]:
         """The policy's name and options, for tracking."""

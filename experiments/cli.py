@@ -86,6 +86,34 @@ def _simulate(args: argparse.Namespace) -> int:
     return simulate_command(args)
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate policies on the same customers, with paired intervals")
+    p.add_argument("scenario", help="preset name or path to a scenario YAML")
+    p.add_argument(
+        "--policies",
+        default="no_contact,random,batch_and_blast,rule_journey,propensity_nba,oracle_myopic",
+        help="comma-separated policies; options as name:key=value (e.g. batch_and_blast:period=14)",
+    )
+    p.add_argument("--customers", type=positive_int, default=10_000)
+    p.add_argument("--days", type=positive_int, default=None, help="default: the scenario's horizon")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--reference", default=None, help="policy the others are paired against (default no_contact)")
+    p.add_argument("--shards", type=positive_int, default=1, help="split customers over this many Ray actors")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: local, or RAY_ADDRESS)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--json", type=Path, default=None, help="write the evaluation as JSON")
+    p.add_argument("--plots", type=Path, default=None, help="write the figures into this folder")
+    p.add_argument("--experiment", default=None, help="MLflow experiment (default: the scenario's name)")
+    p.add_argument("--no-mlflow", action="store_true", help="do not track the runs in MLflow")
+    p.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from experiments.evaluate import evaluate_command
+
+    return evaluate_command(args)
+
+
 def _add_scenarios(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenarios", help="list the preset scenarios")
     p.set_defaults(handler=_scenarios)
@@ -124,7 +152,7 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeylab", description="Customer-journey simulation and RL lab")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_scenarios, _add_simulate, _add_demo):
+    for add in (_add_scenarios, _add_simulate, _add_evaluate, _add_demo):
         add(sub)
     return parser
 

@@ -50,12 +50,20 @@ class CohortTotals:
 
 @dataclass
 class CohortDaily:
-    """Cohort-level time series, one entry per day."""
+    """Cohort-level time series, one entry per day; counts, so shards add up exactly."""
 
-    alive: list[float] = field(default_factory=list)
+    alive: list[int] = field(default_factory=list)
     contacts: list[np.ndarray] = field(default_factory=list)  # (C,) per day
     engagements: list[np.ndarray] = field(default_factory=list)  # (C,) per day
     conversions: list[float] = field(default_factory=list)
+
+    def plus(self, other: CohortDaily) -> CohortDaily:
+        return CohortDaily(
+            [a + b for a, b in zip(self.alive, other.alive, strict=True)],
+            [a + b for a, b in zip(self.contacts, other.contacts, strict=True)],
+            [a + b for a, b in zip(self.engagements, other.engagements, strict=True)],
+            [a + b for a, b in zip(self.conversions, other.conversions, strict=True)],
+        )
 
 
 @dataclass
@@ -101,6 +109,53 @@ def mean_ci(values: np.ndarray) -> dict[str, float | list[float]]:
     return {"mean": mean, "ci95": [mean - half, mean + half]}
 
 
+class CohortRun:
+    """One policy over one cohort (or one shard of it), advanced a day at a time.
+
+    ``day()`` returns the policy's learning statistics for the day (``None`` if it does not
+    learn) without applying them: the caller applies its own, or every shard's summed
+    (``run_cohort`` and ``experiments.sharding`` respectively).
+    """
+
+    def __init__(
+        self, params: ScenarioParameters, policy: Policy, customers: int, days: int, seed: int, first_customer: int = 0
+    ) -> None:
+        if customers < 1 or days < 1:
+            raise ValueError(f"customers and days must be positive, got {customers} and {days}")
+        self.params, self.policy = params, policy
+        self.customers, self.days, self.seed = customers, days, seed
+        self.population = Population(params, customers)
+        self.ids = customer_seeds(seed, first_customer, customers)
+        self.population.start(np.arange(customers), self.ids, np.zeros(customers, np.uint64))
+        self.totals = CohortTotals.zeros(customers, params.n_channels)
+        self.daily = CohortDaily()
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def day(self) -> np.ndarray | None:
+        population = self.population
+        obs, mask = population.observe(into=self._buffers)
+        self._buffers = (obs, mask)  # a policy reads a batch only during act() and statistics()
+        oracle = population if not self.policy.deployable else None
+        batch = ObservationBatch(obs, mask, self.ids, population.today, oracle)
+        actions = self.policy.act(batch)
+        outcome, violations = population.step(actions)
+        _accumulate(self.totals, self.daily, outcome, violations, population, self.params.n_channels)
+        return self.policy.statistics(batch, actions, outcome)
+
+    def result(self) -> CohortResult:
+        catalogue = self.params.catalogue
+        return CohortResult(
+            self.params.scenario.name,
+            self.policy.name,
+            self.customers,
+            self.days,
+            self.seed,
+            catalogue.channels,
+            self.totals,
+            self.daily,
+        )
+
+
 def run_cohort(
     params: ScenarioParameters,
     policy: Policy,
@@ -109,29 +164,26 @@ def run_cohort(
     seed: int,
     first_customer: int = 0,
 ) -> CohortResult:
-    """Simulate ``customers`` customers for ``days`` days under ``policy``."""
-    if customers < 1 or days < 1:
-        raise ValueError(f"customers and days must be positive, got {customers} and {days}")
-    population = Population(params, customers)
-    rows = np.arange(customers)
-    ids = customer_seeds(seed, first_customer, customers)
-    population.start(rows, ids, np.zeros(customers, np.uint64))
-    channels = params.n_channels
-    totals = CohortTotals.zeros(customers, channels)
-    daily = CohortDaily()
-    oracle = population if not policy.deployable else None
-    buffers = None
+    """Simulate ``customers`` customers for ``days`` days under ``policy`` in this process."""
+    run = CohortRun(params, policy, customers, days, seed, first_customer)
     for _ in range(days):
-        obs, mask = population.observe(into=buffers)
-        buffers = (obs, mask)  # a policy reads a batch only during act() and learn()
-        batch = ObservationBatch(obs, mask, ids, population.today, oracle)
-        actions = policy.act(batch)
-        outcome, violations = population.step(actions)
-        policy.learn(batch, actions, outcome)
-        _accumulate(totals, daily, outcome, violations, population, channels)
-    return CohortResult(
-        params.scenario.name, policy.name, customers, days, seed, params.catalogue.channels, totals, daily
+        statistics = run.day()
+        if statistics is not None:
+            policy.update(statistics)
+    return run.result()
+
+
+def merge_results(parts: list[CohortResult]) -> CohortResult:
+    """Join shards of one cohort (in customer order) into the result of the whole cohort."""
+    first = parts[0]
+    totals = CohortTotals(
+        **{f.name: np.concatenate([getattr(p.totals, f.name) for p in parts], axis=-1) for f in fields(CohortTotals)}
     )
+    daily = first.daily
+    for part in parts[1:]:
+        daily = daily.plus(part.daily)
+    customers = sum(p.customers for p in parts)
+    return CohortResult(first.scenario, first.policy, customers, first.days, first.seed, first.channels, totals, daily)
 
 
 def _accumulate(
@@ -150,7 +202,7 @@ def _accumulate(
     contacted = np.flatnonzero(outcome.contacted_channel >= 0)
     cell = outcome.contacted_channel[contacted] * population.size + contacted
     totals.contacts_by_channel.reshape(-1)[cell] += 1.0
-    daily.alive.append(float(population.alive.mean()))
+    daily.alive.append(int(population.alive.sum()))
     daily.contacts.append(np.bincount(outcome.contacted_channel[contacted], minlength=channels))
     daily.engagements.append(np.bincount(outcome.contacted_channel[outcome.engaged], minlength=channels))
     daily.conversions.append(float(outcome.conversions.sum()))

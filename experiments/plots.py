@@ -19,7 +19,7 @@ def cohort_figure(result: CohortResult, path: Path) -> Path:
     contacts = np.array(result.daily.contacts) / result.customers
     engagements = np.array(result.daily.engagements) / result.customers
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
-    axes[0].plot(days, np.array(result.daily.alive) * 100, color="black")
+    axes[0].plot(days, np.array(result.daily.alive) / result.customers * 100, color="black")
     axes[0].set(title="Survival", xlabel="day", ylabel="customers still active (%)")
     for c, name in enumerate(result.channels):
         axes[1].plot(days, contacts[:, c] * 1000, label=name)
@@ -29,6 +29,63 @@ def cohort_figure(result: CohortResult, path: Path) -> Path:
     axes[1].legend(fontsize=8)
     fig.suptitle(f"{result.scenario} · {result.policy} · {result.customers:,} customers · seed {result.seed}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def evaluation_figures(evaluation, directory: Path) -> list[Path]:
+    """Net value with intervals, survival curves and channel mix of every policy, as PNGs."""
+    directory.mkdir(parents=True, exist_ok=True)
+    labels = list(evaluation.results)
+    metrics = evaluation.policy_metrics()
+    return [
+        _net_value_figure(evaluation, labels, metrics, directory / "net_value.png"),
+        _survival_figure(evaluation, labels, directory / "survival.png"),
+        _channel_mix_figure(evaluation, labels, metrics, directory / "channel_mix.png"),
+    ]
+
+
+def _net_value_figure(evaluation, labels: list[str], metrics: dict, path: Path) -> Path:
+    means = np.array([metrics[label]["net_value_per_customer"]["mean"] for label in labels])
+    lows = np.array([metrics[label]["net_value_per_customer"]["ci95"][0] for label in labels])
+    highs = np.array([metrics[label]["net_value_per_customer"]["ci95"][1] for label in labels])
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 1.5), constrained_layout=True)
+    y = np.arange(len(labels))
+    ax.errorbar(means, y, xerr=[means - lows, highs - means], fmt="o", color="black", capsize=4)
+    ax.set_yticks(y, labels)
+    ax.axvline(
+        metrics[evaluation.reference]["net_value_per_customer"]["mean"], color="grey", linestyle=":", label="reference"
+    )
+    ax.set(xlabel="net value per customer (95% CI)", title=f"{evaluation.scenario}: net value by policy")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _survival_figure(evaluation, labels: list[str], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    for label in labels:
+        result = evaluation.results[label]
+        ax.plot(np.arange(1, result.days + 1), np.array(result.daily.alive) / result.customers * 100, label=label)
+    ax.set(xlabel="day", ylabel="customers still active (%)", title=f"{evaluation.scenario}: survival")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _channel_mix_figure(evaluation, labels: list[str], metrics: dict, path: Path) -> Path:
+    channels = evaluation.results[labels[0]].channels
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 1.5), constrained_layout=True)
+    left = np.zeros(len(labels))
+    for channel in channels:
+        widths = np.array([metrics[label][f"contacts_per_customer.{channel}"]["mean"] for label in labels])
+        ax.barh(labels, widths, left=left, label=channel)
+        left += widths
+    ax.set(xlabel="contacts per customer", title=f"{evaluation.scenario}: channel mix")
+    ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -1,0 +1,75 @@
+"""MLflow tracking: one run per evaluated or trained policy, in an experiment per scenario.
+
+The store is the embedded sqlite file ``./mlflow.db`` unless ``MLFLOW_TRACKING_URI`` says
+otherwise; artifacts go to ``mlruns/`` beside the database. Metrics are logged in batches (one
+``log_batch`` per run: ~12 ms for 100 metrics on sqlite against ~4.5 ms per single metric).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+RUN_KINDS = ("baseline", "learned", "comparison")
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def _artifact_root(uri: str) -> str | None:
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+    return None
+
+
+def experiment_id(client: Any, name: str) -> str:
+    """The id of experiment ``name``, created (artifacts beside a sqlite store) if missing."""
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    return client.create_experiment(name, artifact_location=_artifact_root(client.tracking_uri))
+
+
+def run_name(scenario: str, policy: str, seed: int) -> str:
+    """``scenario__policy__seed__time`` (CleanRL's convention)."""
+    return f"{scenario}__{policy}__{seed}__{int(time.time())}"
+
+
+def metric_entries(prefix: str, stats: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """``{prefix}{metric}`` = mean, with ``…_ci_low`` / ``…_ci_high`` beside it."""
+    out = {}
+    for metric, stat in stats.items():
+        out[f"{prefix}{metric}"] = float(stat["mean"])
+        out[f"{prefix}{metric}_ci_low"] = float(stat["ci95"][0])
+        out[f"{prefix}{metric}_ci_high"] = float(stat["ci95"][1])
+    return out
+
+
+def log_run(
+    experiment: str,
+    name: str,
+    tags: dict[str, str],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    artifacts: list[Path],
+) -> str:
+    """Create one finished run with everything in it; returns its id."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    run = client.create_run(experiment_id(client, experiment), run_name=name)
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+        params=[Param(key, str(value)[:6000]) for key, value in params.items()],
+        tags=[RunTag(key, value) for key, value in tags.items()],
+    )
+    for path in artifacts:
+        client.log_artifact(run.info.run_id, str(path))
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
