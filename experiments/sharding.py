@@ -74,7 +74,7 @@ class ShardPool:
         # A whole CPU per shard when there are enough, an equal share of them otherwise.
         share = min(1.0, float(ray.cluster_resources().get("CPU", 1.0)) / shards)
         actor = ray.remote(num_cpus=share)(Shard)
-        self.actors = [
+        self.actors: list[Any] = [
             actor.remote(scenario, first, count, days, seed) for first, count in shard_bounds(customers, shards)
         ]
         self.days = days
