@@ -140,13 +140,14 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job on embedded defaults: every preset under every policy")
     p.add_argument("--customers", type=positive_int, default=20_000)
     p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--no-mlflow", action="store_true", help="do not track the runs in MLflow")
     p.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from experiments.demo import run_demo
 
-    return run_demo(customers=args.customers, seed=args.seed)
+    return run_demo(customers=args.customers, seed=args.seed, track=not args.no_mlflow)
 
 
 def build_parser() -> argparse.ArgumentParser:

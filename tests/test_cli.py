@@ -111,3 +111,19 @@ def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "horizon_days: Input should be a valid integer" in done.stderr
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.slow
+def test_demo_evaluates_every_preset_and_tracks_every_policy(tmp_path: Path, monkeypatch, capsys) -> None:
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["demo", "--customers", "300"]) == 0
+    out = capsys.readouterr().out
+    for preset in PRESETS:
+        assert f"{preset} · 300 customers" in out
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=PRESETS)
+    assert len(runs) == len(PRESETS) * 6
+    assert (tmp_path / "mlruns").is_dir()
