@@ -70,7 +70,7 @@ def _json_default(value: Any) -> Any:
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate a cohort under one policy and print business metrics")
     p.add_argument("scenario", help="preset name or path to a scenario YAML")
-    p.add_argument("--policy", default="no_contact", help="registered policy name")
+    p.add_argument("--policy", default="no_contact", help="registered policy, options as name:key=value,key=value")
     p.add_argument("--customers", type=positive_int, default=10_000)
     p.add_argument("--days", type=positive_int, default=None, help="default: the scenario's horizon")
     p.add_argument("--seed", type=non_negative_int, default=0)

@@ -225,7 +225,7 @@ def log_evaluation(
             tags = {
                 "scenario": evaluation.scenario,
                 "policy": spec.label,
-                "kind": kind if spec.deployable else "oracle",
+                "kind": kind,
                 "deployable": str(spec.deployable).lower(),
             }
             name = run_name(evaluation.scenario, spec.label, evaluation.seed)

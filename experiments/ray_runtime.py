@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 
+# Ray reads this when it is imported, so it is set before anything here imports ray.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -20,9 +23,12 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> str:
         return "existing"
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
-        ray.init(address=address, log_to_driver=False)
+        # A cluster on this machine's loopback: the driver must join it on loopback too,
+        # otherwise it registers under the machine's own address and waits for it forever.
+        host = address.removeprefix("ray://").rsplit(":", 1)[0]
+        on_loopback = host.startswith("127.") or host == "localhost"
+        ray.init(address=address, log_to_driver=False, **({"_node_ip_address": LOOPBACK} if on_loopback else {}))
         return address
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray.init(
         _node_ip_address=LOOPBACK,
         include_dashboard=False,

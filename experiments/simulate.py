@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from agents import make_policy
+from agents.policy import parse_policy_spec
 from envs.parameters import ScenarioParameters
 from envs.scenario import load_scenario
 from experiments.cli import UsageError, write_atomically, write_json
@@ -18,9 +19,10 @@ def simulate(
     """Validate everything, then run the cohort. Raises ``ScenarioError`` / ``UsageError``."""
     params = ScenarioParameters.compile(load_scenario(scenario, overrides))
     try:
-        chosen = make_policy(policy, params, seed)
-    except KeyError as exc:
-        raise UsageError(f"--policy: {exc.args[0]}") from None
+        name, options = parse_policy_spec(policy)
+        chosen = make_policy(name, params, seed, **options)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UsageError(f"--policy: {exc.args[0] if exc.args else exc}") from None
     return run_cohort(params, chosen, customers, days or params.scenario.horizon_days, seed)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import experiments.ray_runtime  # noqa: F401  (keeps Ray on loopback: sets its env before ray is imported)
 from envs.parameters import ScenarioParameters
 from envs.population import Population
 from envs.scenario import load_scenario, preset_names

@@ -63,6 +63,10 @@ BAD_ARGUMENTS = [
         "--policy: unknown policy 'clairvoyant': expected one of",
     ),
     (
+        ["simulate", "telecom_retention", "--policy", "batch_and_blast:period=-1"],
+        "--policy: batch_and_blast option period: expected a positive integer",
+    ),
+    (
         ["simulate", "telecom_retention", "--set", "channels.email.cost=-1"],
         "channels.email.cost: Input should be greater than or equal to 0",
     ),

@@ -136,7 +136,8 @@ def test_each_policy_is_an_mlflow_run_with_metrics_tags_and_plots(tmp_path: Path
     runs = mlflow.search_runs(experiment_names=["hillstrom_email"])
     assert len(runs) == 3
     assert set(runs["tags.policy"]) == {"no_contact", "batch_and_blast", "oracle_myopic"}
-    assert set(runs["tags.kind"]) == {"baseline", "oracle"}
+    assert set(runs["tags.kind"]) == {"baseline"}
+    assert dict(zip(runs["tags.policy"], runs["tags.deployable"], strict=True))["oracle_myopic"] == "false"
     assert (runs["tags.scenario"] == "hillstrom_email").all()
     blast = runs[runs["tags.policy"] == "batch_and_blast"].iloc[0]
     assert blast["metrics.net_value_per_customer_ci_low"] <= blast["metrics.net_value_per_customer"]
@@ -179,3 +180,32 @@ def test_bad_arguments_exit_2_with_a_message_and_write_nothing(
     assert code == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sharded_evaluation_on_a_two_node_cluster_by_address() -> None:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()  # drop any local instance an earlier test started
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
+    )
+    cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    try:
+        sharded = evaluate(
+            "smart_notifications",
+            ["no_contact", "propensity_nba"],
+            1201,
+            15,
+            seed=8,
+            shards=2,
+            ray_address=cluster.address,
+        )
+        alive = [node for node in ray.nodes() if node["Alive"]]
+        assert len(alive) == 2 and {node["NodeManagerAddress"] for node in alive} == {"127.0.0.1"}
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    single = evaluate("smart_notifications", ["no_contact", "propensity_nba"], 1201, 15, seed=8)
+    assert single.to_json() == sharded.to_json()
