@@ -27,7 +27,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> str:
         # otherwise it registers under the machine's own address and waits for it forever.
         host = address.removeprefix("ray://").rsplit(":", 1)[0]
         on_loopback = host.startswith("127.") or host == "localhost"
-        ray.init(address=address, log_to_driver=False, **({"_node_ip_address": LOOPBACK} if on_loopback else {}))
+        ray.init(address=address, log_to_driver=False, _node_ip_address=LOOPBACK if on_loopback else None)
         return address
     ray.init(
         _node_ip_address=LOOPBACK,
