@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.child import run_in_child  # noqa: E402
 
 SCENARIO, POLICY = "telecom_retention", "propensity_nba"
 
@@ -69,15 +70,6 @@ def measure(customers: int, days: int, shards: int) -> dict:
     }
 
 
-def in_child(customers: int, days: int, shards: int) -> dict:
-    code = (
-        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); import benchmarks.bench_eval as b; "
-        f"print(json.dumps(b.measure({customers}, {days}, {shards})))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -85,8 +77,8 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_eval.json")
     args = parser.parse_args()
-    one = in_child(args.customers, args.days, 1)
-    sharded = in_child(args.customers, args.days, args.shards)
+    one = run_in_child("benchmarks.bench_eval", "measure", args.customers, args.days, 1)
+    sharded = run_in_child("benchmarks.bench_eval", "measure", args.customers, args.days, args.shards)
     result = {
         "machine": {
             "python": platform.python_version(),

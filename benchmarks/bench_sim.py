@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
+from benchmarks.child import run_in_child  # noqa: E402
 from envs.vector_env import JourneyVectorEnv  # noqa: E402
 
 PRESET = "telecom_retention"
@@ -125,12 +125,7 @@ def full_run(customers: int, days: int) -> dict[str, float]:
 
 
 def full_run_in_child(customers: int, days: int) -> dict[str, float]:
-    code = (
-        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); import benchmarks.bench_sim as b; "
-        f"b.pin_to_one_core(); print(json.dumps(b.full_run({customers}, {days})))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_child("benchmarks.bench_sim", "full_run", customers, days, prologue="m.pin_to_one_core(); ")
 
 
 def main() -> None:

@@ -1,0 +1,42 @@
+"""The benchmark scripts run end to end on small sizes and write their JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.mark.slow
+def test_bench_sim_quick_writes_ratios(tmp_path: Path) -> None:
+    out = tmp_path / "sim.json"
+    subprocess.run(
+        [sys.executable, "benchmarks/bench_sim.py", "--quick", "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    result = json.loads(out.read_text())
+    assert result["ratios"]["vector_over_single"] > 1
+    assert result["full_run"]["days"] == 30 and result["full_run"]["peak_rss_gb"] > 0
+
+
+@pytest.mark.slow
+def test_bench_eval_small_shards_match_one_process(tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    subprocess.run(
+        [sys.executable, "benchmarks/bench_eval.py", "--customers", "3000", "--days", "5", "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    result = json.loads(out.read_text())
+    assert result["identical_results"] is True
+    assert len(result["sharded"]["actor_peak_rss_gb"]) == 2
