@@ -26,6 +26,17 @@ INTENT_MAX = np.float32(3.0)
 AFFINITY_BOUNDS = (np.float32(0.02), np.float32(5.0))
 
 
+_CUSTOMER_CONSTANTS = (
+    "visit_rate",
+    "purchase_rate",
+    "satisfaction_target",
+    "base_hazard",
+    "onboarding_hazard",
+    "daily_subscription",
+    "churn_loss",
+)
+
+
 @dataclass
 class HiddenState:
     """Hidden state of N customers over C channels; per-channel arrays are (C, N)."""
@@ -38,6 +49,14 @@ class HiddenState:
     intent: np.ndarray  # (N,) purchase-intent multiplier in [0, INTENT_MAX]
     protected_until: np.ndarray  # (N,) day until which a retention offer lowers churn
     protection: np.ndarray  # (N,) churn-hazard multiplier while protected
+    # Constants of each customer, drawn with it from its segment (saves daily per-segment lookups):
+    visit_rate: np.ndarray  # (N,) P(organic visit) at intent 1
+    purchase_rate: np.ndarray  # (N,) P(purchase | visit)
+    satisfaction_target: np.ndarray  # (N,) the segment's long-run satisfaction
+    base_hazard: np.ndarray  # (N,) daily churn hazard before satisfaction, fatigue, protection
+    onboarding_hazard: np.ndarray  # (N,) the same during onboarding
+    daily_subscription: np.ndarray  # (N,) recurring revenue per day (segment mean × value)
+    churn_loss: np.ndarray  # (N,) lifetime value lost on churn (segment mean × value)
 
     @classmethod
     def empty(cls, n: int, channels: int) -> HiddenState:
@@ -50,6 +69,7 @@ class HiddenState:
             intent=np.ones(n, np.float32),
             protected_until=np.full(n, NEVER, np.int32),
             protection=np.ones(n, np.float32),
+            **{name: np.zeros(n, np.float32) for name in _CUSTOMER_CONSTANTS},
         )
 
     def select(self, rows: np.ndarray | slice) -> HiddenState:
@@ -110,3 +130,10 @@ def draw_customers(
     hidden.intent[rows] = np.clip(intent, 0.0, INTENT_MAX)
     hidden.protected_until[rows] = NEVER
     hidden.protection[rows] = 1.0
+    hidden.visit_rate[rows] = seg_p.visit_rate[segment]
+    hidden.purchase_rate[rows] = seg_p.purchase_rate[segment]
+    hidden.satisfaction_target[rows] = seg_p.satisfaction[segment]
+    hidden.base_hazard[rows] = seg_p.base_churn_hazard[segment]
+    hidden.onboarding_hazard[rows] = seg_p.base_churn_hazard[segment] * seg_p.onboarding_churn_multiplier[segment]
+    hidden.daily_subscription[rows] = seg_p.subscription_per_day[segment] * value
+    hidden.churn_loss[rows] = seg_p.lifetime_value[segment] * value

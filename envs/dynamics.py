@@ -184,8 +184,8 @@ def _organic(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Visits (bool), buyers (row indices) and their spend, with no contact involved."""
     seg = record.segment
-    p_visit = params.segments.visit_rate[seg] * hidden.intent
-    p_buy = p_visit * params.segments.purchase_rate[seg]
+    p_visit = hidden.visit_rate * hidden.intent
+    p_buy = p_visit * hidden.purchase_rate
     u = draws.organic
     visits = (u < p_visit) & record.alive
     buyers = np.flatnonzero((u < p_buy) & record.alive)
@@ -238,7 +238,7 @@ def _update_mood(
     fatigue: np.ndarray,
 ) -> None:
     dyn, msg_p = params.scenario.dynamics, params.messages
-    target = params.segments.satisfaction[record.segment]
+    target = hidden.satisfaction_target
     sat = hidden.satisfaction
     sat += np.float32(dyn.satisfaction_reversion) * (target - sat)
     sat += np.float32(dyn.satisfaction_volatility) * SQRT12 * (draws.satisfaction - np.float32(0.5))
@@ -263,11 +263,12 @@ def _update_mood(
 def _churn(
     params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, u: np.ndarray, fatigue: np.ndarray
 ) -> np.ndarray:
-    dyn, seg_p = params.scenario.dynamics, params.segments
-    seg = record.segment
+    dyn = params.scenario.dynamics
     onboarding = record.tenure < record.onboarding_days
-    hazard = seg_p.base_churn_hazard[seg] * (1.0 + onboarding * (seg_p.onboarding_churn_multiplier[seg] - 1.0))
-    hazard *= np.exp(np.float32(dyn.churn_satisfaction_sensitivity) * (seg_p.satisfaction[seg] - hidden.satisfaction))
+    hazard = hidden.base_hazard + onboarding * (hidden.onboarding_hazard - hidden.base_hazard)
+    hazard *= np.exp(
+        np.float32(dyn.churn_satisfaction_sensitivity) * (hidden.satisfaction_target - hidden.satisfaction)
+    )
     hazard *= 1.0 + np.float32(dyn.churn_fatigue_sensitivity) * fatigue
     protected = record.today < hidden.protected_until
     hazard *= 1.0 + protected * (hidden.protection - 1.0)
@@ -317,8 +318,7 @@ def simulate_day(
     _update_mood(params, hidden, record, contacts, draws, fatigue)
     churned = _churn(params, hidden, record, draws.churn, fatigue)
 
-    seg = record.segment
-    revenue = params.segments.subscription_per_day[seg] * hidden.value * alive
+    revenue = hidden.daily_subscription * alive
     revenue[buyers] += organic_spend
     revenue[contacts.rows] += contacts.spend
     contact_cost = np.zeros(n, np.float32)
@@ -339,7 +339,7 @@ def simulate_day(
     reward = np.float32(obj.revenue) * revenue - np.float32(obj.contact_cost) * contact_cost
     reward -= np.float32(obj.discount_cost) * discount
     reward -= np.float32(obj.optout * obj.optout_value) * unsubscribes
-    lost = np.float32(obj.churn) * params.segments.lifetime_value[seg] * hidden.value
+    lost = np.float32(obj.churn) * hidden.churn_loss
     reward -= lost * churned
 
     _log_to_record(params, record, contacts, visits, buyers, organic_spend)
