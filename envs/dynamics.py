@@ -63,6 +63,8 @@ class DayOutcome:
     contacted_channel: np.ndarray  # -1 where no contact was made
     engaged: np.ndarray
     contact_converted: np.ndarray  # the contact itself converted (tracked by its offer code)
+    contact_value: np.ndarray  # revenue of that conversion
+    purchase_value: np.ndarray  # revenue of an organic purchase (0 if none)
     visited: np.ndarray  # an organic visit or an engaged contact (Hillstrom's "visit")
 
 
@@ -347,6 +349,10 @@ def simulate_day(
     record.advance_day()
     contact_converted = np.zeros(n, bool)
     contact_converted[contacts.rows] = contacts.converted
+    contact_value = np.zeros(n, np.float32)
+    contact_value[contacts.rows] = contacts.spend
+    purchase_value = np.zeros(n, np.float32)
+    purchase_value[buyers] = organic_spend
     visited = visits | engaged
     return DayOutcome(
         reward,
@@ -359,5 +365,7 @@ def simulate_day(
         channel,
         engaged,
         contact_converted,
+        contact_value,
+        purchase_value,
         visited,
     )

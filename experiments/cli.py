@@ -74,6 +74,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", type=Path, default=None, help="write the metrics as JSON")
     p.add_argument("--plot", type=Path, default=None, help="write a PNG of the cohort")
+    p.add_argument("--events", type=Path, default=None, help="write the event log and customer table (parquet) here")
     p.set_defaults(handler=_simulate)
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+import pandas as pd
 
 from agents.policy import ObservationBatch, Policy
+from envs.event_log import EventRecorder, customer_table
 from envs.parameters import ScenarioParameters
 from envs.population import Population
 
@@ -76,6 +78,9 @@ class CohortResult:
     channels: tuple[str, ...]
     totals: CohortTotals
     daily: CohortDaily
+    events: pd.DataFrame | None = None
+    """The event log of the run (``record_events=True``), in the DESIGN.md schema."""
+    customer_table: pd.DataFrame | None = None
 
     def per_customer(self) -> dict[str, np.ndarray]:
         """Every business metric as an (N,) array of per-customer values."""
@@ -118,18 +123,33 @@ class CohortRun:
     """
 
     def __init__(
-        self, params: ScenarioParameters, policy: Policy, customers: int, days: int, seed: int, first_customer: int = 0
+        self,
+        params: ScenarioParameters,
+        policy: Policy,
+        customers: int,
+        days: int,
+        seed: int,
+        first_customer: int = 0,
+        record_events: bool = False,
     ) -> None:
         if customers < 1 or days < 1:
             raise ValueError(f"customers and days must be positive, got {customers} and {days}")
         self.params, self.policy = params, policy
         self.customers, self.days, self.seed = customers, days, seed
-        self.population = Population(params, customers)
+        self.population = population = Population(params, customers)
         self.ids = customer_seeds(seed, first_customer, customers)
-        self.population.start(np.arange(customers), self.ids, np.zeros(customers, np.uint64))
+        population.start(np.arange(customers), self.ids, np.zeros(customers, np.uint64))
         self.totals = CohortTotals.zeros(customers, params.n_channels)
         self.daily = CohortDaily()
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+        self._day = 0
+        self.events: EventRecorder | None = None
+        self.customers_at_start: pd.DataFrame | None = None
+        if record_events:
+            catalogue = params.catalogue
+            self.events = EventRecorder(catalogue.channels, catalogue.messages, self.ids)
+            segments = list(params.scenario.segments)
+            self.customers_at_start = customer_table(self.ids, population.record, segments, catalogue.channels)
 
     def day(self) -> np.ndarray | None:
         population = self.population
@@ -140,6 +160,9 @@ class CohortRun:
         actions = self.policy.act(batch)
         outcome, violations = population.step(actions)
         _accumulate(self.totals, self.daily, outcome, violations, population, self.params.n_channels)
+        if self.events is not None:
+            self.events.record(self._day, outcome, self.params.catalogue.action_message[actions])
+        self._day += 1
         return self.policy.statistics(batch, actions, outcome)
 
     def result(self) -> CohortResult:
@@ -153,6 +176,8 @@ class CohortRun:
             catalogue.channels,
             self.totals,
             self.daily,
+            self.events.to_frame() if self.events is not None else None,
+            self.customers_at_start,
         )
 
 
@@ -163,9 +188,10 @@ def run_cohort(
     days: int,
     seed: int,
     first_customer: int = 0,
+    record_events: bool = False,
 ) -> CohortResult:
     """Simulate ``customers`` customers for ``days`` days under ``policy`` in this process."""
-    run = CohortRun(params, policy, customers, days, seed, first_customer)
+    run = CohortRun(params, policy, customers, days, seed, first_customer, record_events)
     for _ in range(days):
         statistics = run.day()
         if statistics is not None:

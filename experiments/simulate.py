@@ -14,7 +14,13 @@ from experiments.cohort import CohortResult, run_cohort
 
 
 def simulate(
-    scenario: str, policy: str, customers: int, days: int | None, seed: int, overrides: list[str]
+    scenario: str,
+    policy: str,
+    customers: int,
+    days: int | None,
+    seed: int,
+    overrides: list[str],
+    record_events: bool = False,
 ) -> CohortResult:
     """Validate everything, then run the cohort. Raises ``ScenarioError`` / ``UsageError``."""
     params = ScenarioParameters.compile(load_scenario(scenario, overrides))
@@ -23,7 +29,9 @@ def simulate(
         chosen = make_policy(name, params, seed, **options)
     except (KeyError, ValueError, TypeError) as exc:
         raise UsageError(f"--policy: {exc.args[0] if exc.args else exc}") from None
-    return run_cohort(params, chosen, customers, days or params.scenario.horizon_days, seed)
+    return run_cohort(
+        params, chosen, customers, days or params.scenario.horizon_days, seed, record_events=record_events
+    )
 
 
 def format_metrics(result: CohortResult) -> str:
@@ -48,11 +56,18 @@ def result_json(result: CohortResult) -> dict:
 
 
 def simulate_command(args: argparse.Namespace) -> int:
-    result = simulate(args.scenario, args.policy, args.customers, args.days, args.seed, args.overrides)
+    result = simulate(
+        args.scenario, args.policy, args.customers, args.days, args.seed, args.overrides, bool(args.events)
+    )
     print(format_metrics(result))
     if args.json:
         write_json(args.json, result_json(result))
         print(f"metrics written to {args.json}")
+    if args.events and result.events is not None and result.customer_table is not None:
+        events, customers = result.events, result.customer_table
+        write_atomically(args.events / "events.parquet", lambda p: events.to_parquet(p, index=False))
+        write_atomically(args.events / "customers.parquet", lambda p: customers.to_parquet(p, index=False))
+        print(f"event log ({len(events):,} events) and customer table written to {args.events}")
     if args.plot:
         from experiments.plots import cohort_figure
 

@@ -1,0 +1,166 @@
+"""The event log: one table format for real and simulated interactions (../shared/DESIGN.md).
+
+| column | type | meaning |
+|---|---|---|
+| customer_id | string | stable id |
+| day | int ≥ 0 | days since the log's start |
+| event | string | contact, open, click, visit, conversion, unsubscribe, churn |
+| channel | string or null | channel of a contact or of the response |
+| message | string or null | message of a contact |
+| value | float | revenue of a conversion, else 0 |
+| decision_id | string or null | the decision that caused a contact |
+| propensity | float or null | probability the logging policy gave this action |
+
+Customer attributes travel in a second table keyed by ``customer_id``. Calibration reads this
+format, the decision service writes it, and the simulator emits it (``EventRecorder``).
+``validate_events`` checks a table at the door and names the column and the first bad row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from envs.dynamics import DayOutcome
+
+EVENT_TYPES: tuple[str, ...] = ("contact", "open", "click", "visit", "conversion", "unsubscribe", "churn")
+COLUMNS: tuple[str, ...] = ("customer_id", "day", "event", "channel", "message", "value", "decision_id", "propensity")
+REQUIRED: tuple[str, ...] = ("customer_id", "day", "event")
+
+
+class EventLogError(ValueError):
+    """An event log does not follow the schema; the message names the column and first bad row."""
+
+
+def _first_bad(frame: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> EventLogError:
+    row = int(np.flatnonzero(bad.to_numpy())[0])
+    return EventLogError(f"column '{column}': expected {expected}; first bad row {row}: {frame.iloc[row][column]!r}")
+
+
+def validate_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check ``frame`` against the schema and return it with canonical dtypes and all columns."""
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise EventLogError(f"missing required column(s) {missing}; expected at least {list(REQUIRED)}")
+    unknown = [c for c in frame.columns if c not in COLUMNS]
+    if unknown:
+        raise EventLogError(f"unknown column(s) {unknown}; expected only {list(COLUMNS)}")
+    out = frame.copy()
+    if out["customer_id"].isna().any():
+        raise _first_bad(out, out["customer_id"].isna(), "customer_id", "a non-empty id")
+    out["customer_id"] = out["customer_id"].astype(str)
+    day = pd.to_numeric(out["day"], errors="coerce")
+    bad_day = day.isna() | (day < 0) | (day != np.floor(day))
+    if bad_day.any():
+        raise _first_bad(out, bad_day, "day", "a whole number of days ≥ 0")
+    out["day"] = day.astype(np.int64)
+    bad_event = ~out["event"].isin(EVENT_TYPES)
+    if bad_event.any():
+        raise _first_bad(out, bad_event, "event", f"one of {list(EVENT_TYPES)}")
+    for column in ("value", "propensity"):
+        if column not in out.columns:
+            out[column] = 0.0 if column == "value" else np.nan
+        numeric = pd.to_numeric(out[column], errors="coerce")
+        bad = (numeric.isna() & out[column].notna()) | ~np.isfinite(numeric.fillna(0.0))
+        if column == "value":
+            bad |= numeric.isna() | (numeric < 0)
+        else:
+            bad |= (numeric < 0) | (numeric > 1)
+        if bad.any():
+            expected = "a finite amount ≥ 0" if column == "value" else "a probability in [0, 1] or empty"
+            raise _first_bad(out, bad, column, expected)
+        out[column] = numeric.astype(np.float64)
+    for column in ("channel", "message", "decision_id"):
+        if column not in out.columns:
+            out[column] = None
+        out[column] = out[column].astype(object).where(out[column].notna(), None)
+    contact_without_channel = (out["event"] == "contact") & out["channel"].isna()
+    if contact_without_channel.any():
+        raise _first_bad(out, contact_without_channel, "channel", "a channel on every contact")
+    return out[list(COLUMNS)]
+
+
+def read_events(path: str | Path) -> pd.DataFrame:
+    """Read a parquet or CSV event log and validate it."""
+    path = Path(path)
+    if not path.exists():
+        raise EventLogError(f"event log {path} does not exist")
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return validate_events(frame)
+
+
+class EventRecorder:
+    """Collects a simulated cohort's events day by day, in the event-log schema."""
+
+    def __init__(self, channels: tuple[str, ...], messages: tuple[str, ...], customer_ids: np.ndarray) -> None:
+        self.channels = np.array(channels, dtype=object)
+        self.messages = np.array(messages, dtype=object)
+        self.customer_ids = np.array([str(i) for i in customer_ids], dtype=object)
+        self._parts: list[pd.DataFrame] = []
+
+    def record(self, day: int, outcome: DayOutcome, message: np.ndarray, propensity: np.ndarray | None = None) -> None:
+        """One day of ``outcome`` for every customer; ``message`` is each contact's message index."""
+        channel = outcome.contacted_channel
+        contacted = np.flatnonzero(channel >= 0)
+        organic = (outcome.conversions - outcome.contact_converted) > 0
+        parts = [
+            self._rows(day, "contact", contacted, channel, message, decision=True, propensity=propensity),
+            self._rows(day, "open", np.flatnonzero(outcome.engaged), channel, message),
+            self._rows(
+                day, "conversion", np.flatnonzero(outcome.contact_converted), channel, message, outcome.contact_value
+            ),
+            self._rows(day, "visit", np.flatnonzero(outcome.visited & ~outcome.engaged), None, None),
+            self._rows(day, "conversion", np.flatnonzero(organic), None, None, outcome.purchase_value),
+            self._rows(day, "unsubscribe", np.flatnonzero(outcome.unsubscribes > 0), channel, None),
+            self._rows(day, "churn", np.flatnonzero(outcome.churned), None, None),
+        ]
+        self._parts.extend(p for p in parts if len(p))
+
+    def _rows(
+        self,
+        day: int,
+        event: str,
+        rows: np.ndarray,
+        channel: np.ndarray | None,
+        message: np.ndarray | None,
+        value: np.ndarray | None = None,
+        decision: bool = False,
+        propensity: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        ids = self.customer_ids[rows]
+        return pd.DataFrame(
+            {
+                "customer_id": ids,
+                "day": np.full(rows.size, day, np.int64),
+                "event": event,
+                "channel": self.channels[channel[rows]] if channel is not None else None,
+                "message": self.messages[message[rows]] if message is not None else None,
+                "value": value[rows].astype(np.float64) if value is not None else 0.0,
+                "decision_id": [f"sim-{c}-{day}" for c in ids] if decision else None,
+                "propensity": propensity[rows].astype(np.float64) if propensity is not None and decision else np.nan,
+            }
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        if not self._parts:
+            return validate_events(pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS}))
+        frame = pd.concat(self._parts, ignore_index=True)
+        return frame.sort_values(["day", "customer_id"], kind="stable", ignore_index=True)
+
+
+def customer_table(customer_ids: np.ndarray, record, segments: list[str], channels: tuple[str, ...]) -> pd.DataFrame:
+    """Customer attributes as a business knows them at the start of a log (keyed by customer_id)."""
+    table = pd.DataFrame(
+        {
+            "customer_id": [str(i) for i in customer_ids],
+            "segment": np.array(segments, dtype=object)[record.segment],
+            "value_tier": record.value_tier.astype(np.int64),
+            "tenure_days": record.tenure.astype(np.int64),
+            "onboarding_days": record.onboarding_days.astype(np.int64),
+        }
+    )
+    for c, channel in enumerate(channels):
+        table[f"consent_{channel}"] = record.consent[c].astype(bool)
+    return table
