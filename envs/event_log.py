@@ -159,6 +159,9 @@ def customer_table(customer_ids: np.ndarray, record, segments: list[str], channe
             "value_tier": record.value_tier.astype(np.int64),
             "tenure_days": record.tenure.astype(np.int64),
             "onboarding_days": record.onboarding_days.astype(np.int64),
+            # recency known before the log starts (negative days; NEVER for none)
+            "last_purchase_day": record.last_purchase_day.astype(np.int64),
+            "last_activity_day": record.last_activity_day.astype(np.int64),
         }
     )
     for c, channel in enumerate(channels):

@@ -39,7 +39,7 @@ class GoldenRecord:
     tenure: np.ndarray  # (N,) int32: days since the customer joined
     onboarding_days: np.ndarray  # (N,) int32: length of the customer's onboarding programme
     consent: np.ndarray  # (C, N) bool
-    contact_days: np.ndarray  # (K, C, N) int32: days of the last K contacts per channel, newest first
+    contact_days: np.ndarray  # (K, C, N) int32: last K contact days per channel, newest first (newest only at cap 1)
     any_contact_days: np.ndarray  # (G, N) int32: days of the last G contacts on any channel
     last_engaged_day: np.ndarray  # (C, N) int32
     ignored_streak: np.ndarray  # (C, N) int32: consecutive ignored contacts
