@@ -1,6 +1,7 @@
 """Contact policies behind one interface: baselines now, RLlib agents later."""
 
 from agents import baselines as _baselines  # noqa: F401  (registers the baselines)
+from agents import learned as _learned  # noqa: F401  (registers the learned-policy wrapper)
 from agents.policy import ObservationBatch, Policy, make_policy, policy_names, register
 
 __all__ = ["ObservationBatch", "Policy", "make_policy", "policy_names", "register"]

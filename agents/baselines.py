@@ -22,6 +22,9 @@ from agents.policy import ObservationBatch, Policy, register, uniform_allowed
 from envs.features import FeatureReader, feature_spec
 from envs.parameters import ScenarioParameters
 
+BASELINES = ("no_contact", "random", "batch_and_blast", "rule_journey", "propensity_nba", "oracle_myopic")
+"""Every baseline, in the order tables show them."""
+
 
 @register
 class NoContact(Policy):

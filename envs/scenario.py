@@ -248,7 +248,8 @@ class Scenario(_Strict):
         return self
 
 
-def _format_errors(error: ValidationError, source: str) -> str:
+def format_errors(error: ValidationError, heading: str) -> str:
+    """Every validation error as ``full.dotted.key: what was expected``, under ``heading``."""
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
@@ -256,7 +257,7 @@ def _format_errors(error: ValidationError, source: str) -> str:
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         lines.append(f"{key}: {message}" if key else message)
-    return f"invalid scenario {source}:\n  " + "\n  ".join(lines)
+    return f"{heading}:\n  " + "\n  ".join(lines)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -295,7 +296,7 @@ def validate_scenario(document: Any, source: str = "<document>") -> Scenario:
     try:
         return Scenario.model_validate(document)
     except ValidationError as exc:
-        raise ScenarioError(_format_errors(exc, source)) from None
+        raise ScenarioError(format_errors(exc, f"invalid scenario {source}")) from None
 
 
 def scenario_dir() -> Path:

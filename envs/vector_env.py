@@ -43,6 +43,7 @@ class JourneyVectorEnv(VectorEnv):
         invalid_action: InvalidActionMode = "raise",
         max_episode_steps: int | None = None,
         copy: bool = True,
+        reward_scale: float = 1.0,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs: expected a positive integer, got {num_envs}")
@@ -61,6 +62,8 @@ class JourneyVectorEnv(VectorEnv):
         self._started = False
         self._info_present = np.ones(num_envs, bool)
         self.copy = copy
+        self.reward_scale = reward_scale
+        """Rewards are multiplied by this (learning prefers unit-sized targets; info stays in currency)."""
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
     def _observation(self) -> dict[str, np.ndarray]:
@@ -103,6 +106,8 @@ class JourneyVectorEnv(VectorEnv):
         terminated = outcome.churned.copy()
         truncated = self.population.today >= self.max_episode_steps  # as TimeLimit: even if terminated
         reward = outcome.reward.astype(np.float64)
+        if self.reward_scale != 1.0:
+            reward *= self.reward_scale
         info: dict[str, Any] = step_info(outcome, violations)
         if restarting.size:
             episodes = self.population.episodes[restarting] + np.uint64(1)

@@ -112,6 +112,36 @@ def _evaluate(args: argparse.Namespace) -> int:
     return evaluate_command(args)
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train an RLlib policy from an experiment config, tracked in MLflow")
+    p.add_argument("config", type=Path, help="configs/experiments/NAME.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: local, or RAY_ADDRESS)")
+    p.add_argument("--out", type=Path, default=Path("checkpoints"), help="where checkpoints and the summary go")
+    p.add_argument("--json", type=Path, default=None, help="write the summary as JSON")
+    p.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from experiments.experiment_config import ExperimentConfigError, load_experiment
+    from experiments.train import train
+
+    try:
+        config, scenario = load_experiment(args.config, args.overrides)
+    except ExperimentConfigError as exc:
+        raise UsageError(str(exc)) from None
+    output = args.out / f"{config.name}__{config.seed}"
+    output.mkdir(parents=True, exist_ok=True)
+    summary = train(config, scenario, output, args.ray_address)
+    paired = summary["paired_vs_best_baseline"]["net_value_per_customer"]
+    print(
+        f"learned vs {summary['best_baseline']}: {paired['mean']:+.3f} per customer, 95% CI [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]"
+    )
+    if args.json:
+        write_json(args.json, summary)
+    return 0
+
+
 def _add_scenarios(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenarios", help="list the preset scenarios")
     p.set_defaults(handler=_scenarios)
@@ -151,7 +181,7 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeylab", description="Customer-journey simulation and RL lab")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_scenarios, _add_simulate, _add_evaluate, _add_demo):
+    for add in (_add_scenarios, _add_simulate, _add_evaluate, _add_train, _add_demo):
         add(sub)
     return parser
 

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agents import policy_names
+from agents.baselines import BASELINES
 from envs.scenario import preset_names
 from experiments.evaluate import evaluate, log_evaluation
 from experiments.plots import evaluation_figures
@@ -19,7 +19,7 @@ from experiments.tracking import tracking_uri
 
 def run_demo(customers: int, seed: int, track: bool = True) -> int:
     started = time.perf_counter()
-    policies = ["no_contact", *[name for name in policy_names() if name != "no_contact"]]
+    policies = list(BASELINES)
     for preset in preset_names():
         evaluation = evaluate(preset, policies, customers, seed=seed)
         print(f"\n{evaluation.table()}")

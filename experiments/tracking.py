@@ -48,6 +48,41 @@ def metric_entries(prefix: str, stats: dict[str, dict[str, Any]]) -> dict[str, f
     return out
 
 
+class TrackedRun:
+    """A live MLflow run: metrics in batches, artifacts, then finished."""
+
+    def __init__(self, experiment: str, name: str, tags: dict[str, str], params: dict[str, Any]) -> None:
+        from mlflow.entities import Param, RunTag
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri())
+        self.run_id = self.client.create_run(experiment_id(self.client, experiment), run_name=name).info.run_id
+        self.client.log_batch(
+            self.run_id,
+            params=[Param(key, str(value)[:6000]) for key, value in params.items()],
+            tags=[RunTag(key, value) for key, value in tags.items()],
+        )
+
+    def log(self, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        entries = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+        for lo in range(0, len(entries), 1000):  # MLflow takes at most 1,000 metrics a batch
+            self.client.log_batch(self.run_id, metrics=entries[lo : lo + 1000])
+
+    def artifacts(self, paths: list[Path]) -> None:
+        for path in paths:
+            self.client.log_artifact(self.run_id, str(path))
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status)
+
+
+def start_run(experiment: str, name: str, tags: dict[str, str], params: dict[str, Any]) -> TrackedRun:
+    return TrackedRun(experiment, name, tags, params)
+
+
 def log_run(
     experiment: str,
     name: str,
@@ -57,19 +92,8 @@ def log_run(
     artifacts: list[Path],
 ) -> str:
     """Create one finished run with everything in it; returns its id."""
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri())
-    run = client.create_run(experiment_id(client, experiment), run_name=name)
-    now = int(time.time() * 1000)
-    client.log_batch(
-        run.info.run_id,
-        metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
-        params=[Param(key, str(value)[:6000]) for key, value in params.items()],
-        tags=[RunTag(key, value) for key, value in tags.items()],
-    )
-    for path in artifacts:
-        client.log_artifact(run.info.run_id, str(path))
-    client.set_terminated(run.info.run_id)
-    return run.info.run_id
+    run = TrackedRun(experiment, name, tags, params)
+    run.log(metrics)
+    run.artifacts(artifacts)
+    run.finish()
+    return run.run_id

@@ -1,0 +1,84 @@
+"""Training: validated configs, a tracked run whose learned policy the harness evaluates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from experiments.cli import main
+from experiments.experiment_config import ExperimentConfigError, experiments_dir, load_experiment
+from tests.conftest import PRESETS
+
+TINY = [
+    "budget.iterations=2",
+    "budget.minutes=5",
+    "training.train_batch_size=512",
+    "training.minibatch_size=128",
+    "training.num_epochs=1",
+    "env_runners=0",
+    "customers_per_runner=32",
+    "evaluation.customers=300",
+]
+
+
+def test_every_preset_has_a_ppo_experiment_that_validates() -> None:
+    for preset in PRESETS:
+        config, scenario = load_experiment(experiments_dir() / f"ppo_{preset}.yaml")
+        assert config.scenario == preset == scenario.name and config.algorithm == "PPO"
+
+
+BAD = [
+    (["algorithm=DQNX"], r"algorithm: Input should be 'PPO' or 'APPO'"),
+    (["training.lr=-1"], r"training\.lr: Input should be greater than 0"),
+    (["training.minibatch_size=99999"], r"minibatch_size \(99999\) must not exceed train_batch_size"),
+    (["budget.iterations=null", "budget.minutes=null"], r"budget: set at least one of iterations, timesteps, minutes"),
+    (["env_runners=-1"], r"env_runners: Input should be greater than or equal to 0"),
+    (["model.hiddens=[]"], r"model\.hiddens: List should have at least 1 item"),
+    (["colour=red"], r"colour: unknown key"),
+    (["scenario=atlantis"], r"scenario: unknown scenario 'atlantis'"),
+    (["scenario_overrides=[channels.email.cost=-1]"], r"(?s)scenario: invalid scenario .*channels\.email\.cost: Input should be greater than or equal to 0"),
+    (["training"], r"override 'training': expected dotted\.key=value"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD, ids=[b[0][0] for b in BAD])
+def test_bad_experiment_config_names_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ExperimentConfigError, match=message):
+        load_experiment(experiments_dir() / "ppo_telecom_retention.yaml", overrides)
+
+
+def test_bad_config_exits_2_before_any_training(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = main(["train", str(experiments_dir() / "ppo_telecom_retention.yaml"), "--set", "training.gamma=2"])
+    assert code == 2
+    assert "training.gamma: Input should be less than or equal to 1" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_tiny_training_run_is_tracked_and_its_policy_evaluated(tmp_path: Path, monkeypatch) -> None:
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    argv = ["train", str(experiments_dir() / "ppo_smart_notifications.yaml"), "--json", "summary.json"]
+    for override in TINY:
+        argv += ["--set", override]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["iterations"] == 2
+    assert summary["best_baseline"] in {"no_contact", "random", "batch_and_blast", "rule_journey", "propensity_nba"}
+    learned = [label for label in summary["final_eval"]["policies"] if label.startswith("learned:")]
+    assert len(learned) == 1
+    assert summary["final_eval"]["policies"][learned[0]]["rule_violations"]["mean"] == 0
+    low, high = summary["paired_vs_best_baseline"]["net_value_per_customer"]["ci95"]
+    assert low <= summary["paired_vs_best_baseline"]["net_value_per_customer"]["mean"] <= high
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = mlflow.get_run(summary["run_id"])
+    assert run.data.tags["kind"] == "learned" and run.info.status == "FINISHED"
+    assert "train/sampled_steps_per_s" in run.data.metrics and "eval/net_value_per_customer" in run.data.metrics
+    assert len(run.data.params) <= 30  # concise params, not RLlib's flattened config
+    history = mlflow.MlflowClient().get_metric_history(summary["run_id"], "train/sampled_steps")
+    assert [m.step for m in history] == [1, 2]
