@@ -38,7 +38,10 @@ BAD = [
     (["model.hiddens=[]"], r"model\.hiddens: List should have at least 1 item"),
     (["colour=red"], r"colour: unknown key"),
     (["scenario=atlantis"], r"scenario: unknown scenario 'atlantis'"),
-    (["scenario_overrides=[channels.email.cost=-1]"], r"(?s)scenario: invalid scenario .*channels\.email\.cost: Input should be greater than or equal to 0"),
+    (
+        ["scenario_overrides=[channels.email.cost=-1]"],
+        r"(?s)scenario: invalid scenario .*channels\.email\.cost: Input should be greater than or equal to 0",
+    ),
     (["training"], r"override 'training': expected dotted\.key=value"),
 ]
 
