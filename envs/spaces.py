@@ -13,6 +13,7 @@ from envs.parameters import ScenarioParameters
 from envs.scenario import Scenario, load_scenario
 
 INFO_KEYS: tuple[str, ...] = (
+    "net_value",
     "revenue",
     "contact_cost",
     "discount_cost",
@@ -22,7 +23,8 @@ INFO_KEYS: tuple[str, ...] = (
     "violations",
     "contacted_channel",
 )
-"""Per-customer step info; ``contacted_channel`` is the channel index contacted, -1 for none."""
+"""Per-customer step info, in currency; ``net_value`` is the objective (the reward before any
+scaling) and ``contacted_channel`` the channel index contacted, -1 for none."""
 
 
 def resolve_scenario(scenario: str | Path | Scenario, overrides: list[str] | None = None) -> Scenario:
@@ -45,6 +47,7 @@ def observation_space(params: ScenarioParameters, feature_count: int) -> spaces.
 
 def step_info(outcome: DayOutcome, violations: np.ndarray) -> dict[str, np.ndarray]:
     return {
+        "net_value": outcome.reward,
         "revenue": outcome.revenue,
         "contact_cost": outcome.contact_cost,
         "discount_cost": outcome.discount_cost,

@@ -37,6 +37,7 @@ def algorithm_config(config: ExperimentConfig, scenario: Scenario) -> Any:
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.tune.registry import register_env
 
+    from agents.business_callback import BusinessMetrics
     from agents.rllib_module import masked_module_spec
 
     register_env(ENV_NAME, _make_env)
@@ -64,6 +65,7 @@ def algorithm_config(config: ExperimentConfig, scenario: Scenario) -> Any:
             clip_param=t.clip_param,
         )
         .rl_module(rl_module_spec=masked_module_spec(config.model.hiddens))
+        .callbacks(BusinessMetrics)
         .fault_tolerance(restart_failed_env_runners=True)
         .debugging(seed=config.seed)
     )
@@ -105,6 +107,7 @@ def iteration_metrics(result: dict[str, Any], seconds: float, sampled_before: in
         "train/entropy": learner.get("entropy"),
         "train/mean_kl": learner.get("mean_kl_loss"),
     }
+    metrics.update({key: value for key, value in runners.items() if key.startswith("business/")})
     return {key: float(value) for key, value in metrics.items() if value is not None}
 
 
@@ -159,7 +162,7 @@ def train(config: ExperimentConfig, scenario: Scenario, output: Path, ray_addres
             sampled = int(metrics.get("train/sampled_steps", sampled))
             run.log(metrics, step=iteration)
             print(
-                f"iter {iteration:>4}  return {metrics.get('train/episode_return_mean', float('nan')):9.3f}  "
+                f"iter {iteration:>4}  net value {metrics.get('business/net_value_per_customer', float('nan')):8.2f}  return {metrics.get('train/episode_return_mean', float('nan')):9.3f}  "
                 f"sampled {sampled:>9,}  {metrics['train/sampled_steps_per_s']:8,.0f} steps/s  {budget.minutes:5.1f} min",
                 flush=True,
             )

@@ -82,6 +82,9 @@ def test_a_tiny_training_run_is_tracked_and_its_policy_evaluated(tmp_path: Path,
     run = mlflow.get_run(summary["run_id"])
     assert run.data.tags["kind"] == "learned" and run.info.status == "FINISHED"
     assert "train/sampled_steps_per_s" in run.data.metrics and "eval/net_value_per_customer" in run.data.metrics
+    business = {k: v for k, v in run.data.metrics.items() if k.startswith("business/")}
+    assert {"business/net_value_per_customer", "business/churn_rate", "business/contacts_per_customer"} <= set(business)
+    assert 0.0 <= business["business/churn_rate"] <= 1.0 and business["business/rule_violations"] == 0.0
     assert len(run.data.params) <= 30  # concise params, not RLlib's flattened config
     history = mlflow.MlflowClient().get_metric_history(summary["run_id"], "train/sampled_steps")
     assert [m.step for m in history] == [1, 2]
