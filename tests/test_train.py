@@ -88,3 +88,31 @@ def test_a_tiny_training_run_is_tracked_and_its_policy_evaluated(tmp_path: Path,
     assert len(run.data.params) <= 30  # concise params, not RLlib's flattened config
     history = mlflow.MlflowClient().get_metric_history(summary["run_id"], "train/sampled_steps")
     assert [m.step for m in history] == [1, 2]
+
+
+@pytest.mark.slow
+def test_same_seed_single_runner_gives_identical_training_metrics(tmp_path: Path, monkeypatch) -> None:
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    histories = []
+    for attempt in range(2):
+        monkeypatch.chdir(tmp_path)
+        argv = [
+            "train",
+            str(experiments_dir() / "ppo_retail_onboarding.yaml"),
+            "--out",
+            f"run{attempt}",
+            "--json",
+            f"s{attempt}.json",
+        ]
+        for override in [*TINY, "env_runners=1"]:
+            argv += ["--set", override]
+        assert main(argv) == 0
+        run_id = json.loads((tmp_path / f"s{attempt}.json").read_text())["run_id"]
+        metrics = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id).data.metrics
+        histories.append(
+            {k: v for k, v in metrics.items() if k.startswith(("train/", "business/", "eval/")) and "per_s" not in k}
+        )
+    assert len(histories[0]) > 10 and "train/total_loss" in histories[0]
+    assert histories[0] == histories[1]
