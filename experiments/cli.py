@@ -130,6 +130,9 @@ def _train(args: argparse.Namespace) -> int:
         config, scenario = load_experiment(args.config, args.overrides)
     except ExperimentConfigError as exc:
         raise UsageError(str(exc)) from None
+    from experiments.ray_runtime import connect
+
+    connect(args.ray_address)  # before anything is written: a bad address leaves no trace
     output = args.out / f"{config.name}__{config.seed}"
     output.mkdir(parents=True, exist_ok=True)
     summary = train(config, scenario, output, args.ray_address)
@@ -188,9 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from experiments.ray_runtime import RayConnectionError
+
     try:
         return int(args.handler(args))
-    except (ScenarioError, UsageError) as exc:
+    except (ScenarioError, UsageError, RayConnectionError) as exc:
         print(f"journeylab {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

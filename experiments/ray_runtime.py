@@ -13,15 +13,41 @@ import os
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 LOOPBACK = "127.0.0.1"
+REACH_TIMEOUT_S = 3.0
+
+
+class RayConnectionError(RuntimeError):
+    """Nothing answers at the Ray address given."""
+
+
+def check_reachable(address: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """Fail in seconds, with the address in the message, if no Ray head answers there."""
+    import socket
+
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RayConnectionError(f"--ray-address '{address}': expected host:port (or ray://host:port, or auto)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise RayConnectionError(
+            f"--ray-address '{address}': nothing answers there ({exc.strerror or exc}); "
+            "start the cluster first, or leave out --ray-address for a local instance"
+        ) from None
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> str:
     """Initialise Ray once; returns where it runs ("local" or the cluster address)."""
     import ray
 
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        check_reachable(address)
     if ray.is_initialized():
         return "existing"
-    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         # A cluster on this machine's loopback: the driver must join it on loopback too,
         # otherwise it registers under the machine's own address and waits for it forever.

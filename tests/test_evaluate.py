@@ -209,3 +209,26 @@ def test_sharded_evaluation_on_a_two_node_cluster_by_address() -> None:
         cluster.shutdown()
     single = evaluate("smart_notifications", ["no_contact", "propensity_nba"], 1201, 15, seed=8)
     assert single.to_json() == sharded.to_json()
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train"])
+def test_an_unreachable_ray_address_fails_within_seconds(command: str, tmp_path: Path, capsys, monkeypatch) -> None:
+    import socket
+    import time
+
+    from experiments.experiment_config import experiments_dir
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.chdir(tmp_path)
+    argv = (
+        ["evaluate", "hillstrom_email", "--customers", "100", "--shards", "2", "--no-mlflow"]
+        if command == "evaluate"
+        else ["train", str(experiments_dir() / "ppo_hillstrom_email.yaml")]
+    )
+    started = time.perf_counter()
+    assert main([*argv, "--ray-address", closed]) == 2
+    assert time.perf_counter() - started < 10
+    assert f"--ray-address '{closed}': nothing answers there" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
