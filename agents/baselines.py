@@ -233,13 +233,16 @@ class PropensityNBA(Policy):
         self.prior_convert = np.concatenate([[0.0], messages.conversion_rate[msg]])
         self.prior_unsubscribe = np.concatenate([[0.0], channels.unsubscribe_rate[ch]])
 
-    def context(self, batch: ObservationBatch) -> np.ndarray:
+    def _profile(self, batch: ObservationBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(segment, value tier, context cell) of each customer, decoded once per decision."""
         reader = FeatureReader(self.spec, batch.observations)
-        segments = self.params.n_segments
-        segment = np.argmax(batch.observations[:, :segments], axis=1)
+        segment = np.argmax(batch.observations[:, : self.params.n_segments], axis=1)
         tier = np.rint(reader.raw("value_tier") * 2).astype(np.int64)
         recency = np.searchsorted(self.RECENCY_BUCKETS, reader.days("days_since_activity"), side="right")
-        return (segment * 3 + tier) * (len(self.RECENCY_BUCKETS) + 1) + recency
+        return segment, tier, (segment * 3 + tier) * (len(self.RECENCY_BUCKETS) + 1) + recency
+
+    def context(self, batch: ObservationBatch) -> np.ndarray:
+        return self._profile(batch)[2]
 
     def estimates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(P(engage), P(convert | engage), P(unsubscribe)) per (action, context)."""
@@ -251,13 +254,9 @@ class PropensityNBA(Policy):
         return p_engage, p_convert, p_unsub
 
     def act(self, batch: ObservationBatch) -> np.ndarray:
-        context = self.context(batch)
+        segment, tier, context = self._profile(batch)
         p_engage, p_convert, p_unsub = (table[:, context].T for table in self.estimates())
-        tier = np.rint(FeatureReader(self.spec, batch.observations).raw("value_tier") * 2).astype(np.int64)
-        value = self.economics.value(
-            tier_or_multiplier=ActionEconomics.TIER_VALUE[tier],
-            segment=np.argmax(batch.observations[:, : self.params.n_segments], axis=1),
-        )
+        value = self.economics.value(tier_or_multiplier=ActionEconomics.TIER_VALUE[tier], segment=segment)
         actions = best_action(p_engage, p_engage * p_convert, p_unsub, value, self.economics, batch.action_mask)
         if self.exploration > 0:
             explore, pick = self.uniforms(batch, 2)

@@ -16,7 +16,6 @@ the unsplit population does. Simulation-only policies (that read hidden state) s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -52,7 +51,6 @@ class Policy(ABC):
             raise ValueError(f"policy {self.name}: unknown options {sorted(options)}")
         self.params = params
         self.seed = int(seed)
-        self.feature_index = {name: i for i, name in enumerate(_feature_names(params))}
 
     @abstractmethod
     def act(self, batch: ObservationBatch) -> np.ndarray:
@@ -78,12 +76,6 @@ class Policy(ABC):
             batch.customer_ids, np.full(batch.customer_ids.shape, self.seed, np.uint64) + np.uint64(1 << 40)
         )
         return uniforms(keys, batch.day, count)
-
-
-def _feature_names(params: ScenarioParameters) -> list[str]:
-    from envs.features import feature_spec
-
-    return feature_spec(params.catalogue, list(params.scenario.segments)).names
 
 
 def uniform_allowed(mask: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -125,6 +117,3 @@ def parse_policy_spec(spec: str) -> tuple[str, dict[str, Any]]:
             raise ValueError(f"policy '{spec}': expected name:key=value,key=value")
         options[key.strip()] = yaml.safe_load(value)
     return name.strip(), options
-
-
-PolicyFactory = Callable[[ScenarioParameters, int], Policy]

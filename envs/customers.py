@@ -8,7 +8,7 @@ customer is the same whoever simulates it and alongside whom.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -71,9 +71,6 @@ class HiddenState:
             protection=np.ones(n, np.float32),
             **{name: np.zeros(n, np.float32) for name in _CUSTOMER_CONSTANTS},
         )
-
-    def select(self, rows: np.ndarray | slice) -> HiddenState:
-        return HiddenState(**{f.name: getattr(self, f.name)[..., rows].copy() for f in fields(self)})
 
 
 def lognormal_mean_one(sigma: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:

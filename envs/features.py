@@ -143,9 +143,6 @@ class FeatureReader:
         self._index = {name: i for i, name in enumerate(spec.names)}
         self._observations = observations
 
-    def has(self, name: str) -> bool:
-        return name in self._index
-
     def raw(self, name: str) -> np.ndarray:
         if name not in self._index:
             raise KeyError(f"feature '{name}' is not in the spec")

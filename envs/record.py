@@ -21,8 +21,6 @@ NEVER = -100_000
 ACTIVITY_HALF_LIFE_DAYS = 30.0
 """Half-life of the exponentially weighted contact, engagement and purchase counts."""
 ACTIVITY_DECAY = np.float32(0.5 ** (1.0 / ACTIVITY_HALF_LIFE_DAYS))
-_RANK = {"contact_days": 3, "any_contact_days": 2}
-"""Number of axes of each multi-axis field; the customer is always the last axis."""
 
 
 @dataclass
@@ -93,10 +91,6 @@ class GoldenRecord:
         )
         for field in fields(self):
             getattr(self, field.name)[..., rows] = getattr(blank, field.name)
-
-    def select(self, rows: np.ndarray | slice) -> GoldenRecord:
-        """A copy of the record restricted to ``rows``."""
-        return GoldenRecord(**{f.name: getattr(self, f.name)[..., rows].copy() for f in fields(self)})
 
     def advance_day(self) -> None:
         """Move every customer to the next day: decay the weighted counts, age tenure."""

@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-RUN_KINDS = ("baseline", "learned", "comparison")
-
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
