@@ -66,6 +66,12 @@ class DayOutcome:
     contact_value: np.ndarray  # revenue of that conversion
     purchase_value: np.ndarray  # revenue of an organic purchase (0 if none)
     visited: np.ndarray  # an organic visit or an engaged contact (Hillstrom's "visit")
+    expected_reward: np.ndarray
+    """``reward`` with today's two largest lumps of chance — the organic purchase and the churn
+    loss — replaced by their expectations given today's state (purchase probability × mean order
+    value; hazard × loss). By the law of total expectation every policy's expected return is
+    unchanged, while a 180-day return loses most of its variance (a churn is a one-off loss of a
+    lifetime's value). For learning only: every reported figure uses the realised outcomes."""
 
 
 @dataclass
@@ -183,8 +189,8 @@ def _respond(
 
 def _organic(
     params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, draws: DayDraws
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Visits (bool), buyers (row indices) and their spend, with no contact involved."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Visits (bool), buyers (row indices), their spend, and every customer's expected spend."""
     seg = record.segment
     p_visit = hidden.visit_rate * hidden.intent
     p_buy = p_visit * hidden.purchase_rate
@@ -194,8 +200,9 @@ def _organic(
     shape = lognormal_mean_one(
         params.segments.order_value_sigma[seg[buyers]], 1.0 - u[buyers] / p_buy[buyers], draws.organic_spend(buyers)
     )
-    spend = params.segments.order_value[seg[buyers]] * hidden.value[buyers] * shape
-    return visits, buyers, spend
+    mean_order = params.segments.order_value[seg] * hidden.value
+    spend = mean_order[buyers] * shape
+    return visits, buyers, spend, p_buy * mean_order * record.alive
 
 
 def _update_fatigue(params: ScenarioParameters, hidden: HiddenState, contacts: _Contacts) -> None:
@@ -264,7 +271,8 @@ def _update_mood(
 
 def _churn(
     params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, u: np.ndarray, fatigue: np.ndarray
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who churns today, and everyone's hazard (0 for the already churned)."""
     dyn = params.scenario.dynamics
     onboarding = record.tenure < record.onboarding_days
     hazard = hidden.base_hazard + onboarding * (hidden.onboarding_hazard - hidden.base_hazard)
@@ -274,7 +282,9 @@ def _churn(
     hazard *= 1.0 + np.float32(dyn.churn_fatigue_sensitivity) * fatigue
     protected = record.today < hidden.protected_until
     hazard *= 1.0 + protected * (hidden.protection - 1.0)
-    return (u < np.clip(hazard, 0.0, HAZARD_CAP, out=hazard)) & record.alive
+    np.clip(hazard, 0.0, HAZARD_CAP, out=hazard)
+    hazard *= record.alive
+    return u < hazard, hazard
 
 
 def _log_to_record(
@@ -313,12 +323,12 @@ def simulate_day(
     n = record.size
     alive = record.alive.copy()
     contacts = _respond(params, hidden, record, action, draws)
-    visits, buyers, organic_spend = _organic(params, hidden, record, draws)
+    visits, buyers, organic_spend, expected_spend = _organic(params, hidden, record, draws)
     _update_fatigue(params, hidden, contacts)
     _update_affinity(params, hidden, contacts, draws)
     fatigue = _total_fatigue(hidden)
     _update_mood(params, hidden, record, contacts, draws, fatigue)
-    churned = _churn(params, hidden, record, draws.churn, fatigue)
+    churned, hazard = _churn(params, hidden, record, draws.churn, fatigue)
 
     revenue = hidden.daily_subscription * alive
     revenue[buyers] += organic_spend
@@ -343,6 +353,9 @@ def simulate_day(
     reward -= np.float32(obj.optout * obj.optout_value) * unsubscribes
     lost = np.float32(obj.churn) * hidden.churn_loss
     reward -= lost * churned
+    expected_reward = reward + lost * churned - lost * hazard
+    expected_reward += np.float32(obj.revenue) * expected_spend
+    expected_reward[buyers] -= np.float32(obj.revenue) * organic_spend
 
     _log_to_record(params, record, contacts, visits, buyers, organic_spend)
     record.alive &= ~churned
@@ -368,4 +381,5 @@ def simulate_day(
         contact_value,
         purchase_value,
         visited,
+        expected_reward,
     )

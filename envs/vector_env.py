@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -44,6 +44,7 @@ class JourneyVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         copy: bool = True,
         reward_scale: float = 1.0,
+        learning_reward: Literal["realised", "expected"] = "realised",
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs: expected a positive integer, got {num_envs}")
@@ -64,6 +65,11 @@ class JourneyVectorEnv(VectorEnv):
         self.copy = copy
         self.reward_scale = reward_scale
         """Rewards are multiplied by this (learning prefers unit-sized targets; info stays in currency)."""
+        if learning_reward not in ("realised", "expected"):
+            raise ValueError(f"learning_reward: expected 'realised' or 'expected', got {learning_reward!r}")
+        self.learning_reward = learning_reward
+        """``expected``: the reward is ``DayOutcome.expected_reward`` (same expected return, far less
+        variance; for training). ``info`` always carries the realised outcomes."""
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
     def _observation(self) -> dict[str, np.ndarray]:
@@ -105,7 +111,7 @@ class JourneyVectorEnv(VectorEnv):
         outcome, violations = self.population.step(actions)
         terminated = outcome.churned.copy()
         truncated = self.population.today >= self.max_episode_steps  # as TimeLimit: even if terminated
-        reward = outcome.reward.astype(np.float64)
+        reward = (outcome.expected_reward if self.learning_reward == "expected" else outcome.reward).astype(np.float64)
         if self.reward_scale != 1.0:
             reward *= self.reward_scale
         info: dict[str, Any] = step_info(outcome, violations)

@@ -117,14 +117,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", type=Path, help="configs/experiments/NAME.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: local, or RAY_ADDRESS)")
-    p.add_argument("--out", type=Path, default=Path("checkpoints"), help="where checkpoints and the summary go")
+    p.add_argument("--out", type=Path, default=Path("checkpoints"), help="where run folders (checkpoint, figures) go")
+    p.add_argument(
+        "--resume", default=None, metavar="RUN_ID", help="continue an interrupted run from its last checkpoint"
+    )
     p.add_argument("--json", type=Path, default=None, help="write the summary as JSON")
     p.set_defaults(handler=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
     from experiments.experiment_config import ExperimentConfigError, load_experiment
-    from experiments.train import train
+    from experiments.train import ResumeError, train
 
     try:
         config, scenario = load_experiment(args.config, args.overrides)
@@ -133,16 +136,59 @@ def _train(args: argparse.Namespace) -> int:
     from experiments.ray_runtime import connect
 
     connect(args.ray_address)  # before anything is written: a bad address leaves no trace
-    output = args.out / f"{config.name}__{config.seed}"
-    output.mkdir(parents=True, exist_ok=True)
-    summary = train(config, scenario, output, args.ray_address)
-    paired = summary["paired_vs_best_baseline"]["net_value_per_customer"]
-    print(
-        f"learned vs {summary['best_baseline']}: {paired['mean']:+.3f} per customer, 95% CI [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]"
-    )
+    try:
+        summary = train(config, scenario, args.out, args.ray_address, resume=args.resume)
+    except ResumeError as exc:
+        raise UsageError(str(exc)) from None
+    print(summary_text(summary))
     if args.json:
         write_json(args.json, summary)
     return 0
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="hyperparameter search with Ray Tune; every trial an MLflow child run")
+    p.add_argument("config", type=Path, help="configs/sweeps/NAME.yaml")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: local, or RAY_ADDRESS)")
+    p.add_argument("--json", type=Path, default=None, help="write the trials and the best one as JSON")
+    p.set_defaults(handler=_sweep)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from experiments.sweep import SweepConfigError, load_sweep, run_sweep
+
+    try:
+        sweep, experiment = load_sweep(args.config)
+    except SweepConfigError as exc:
+        raise UsageError(str(exc)) from None
+    from experiments.ray_runtime import connect
+
+    connect(args.ray_address)
+    outcome = run_sweep(sweep, experiment, args.ray_address)
+    for trial in outcome["trials"]:
+        print(f"{json.dumps(trial['values'])}: {trial[sweep.metric]} after {trial['iterations']} iterations")
+    print(
+        f"best: {json.dumps(outcome['best']['values'])} · {sweep.metric} {outcome['best'][sweep.metric]:.3f} · parent run {outcome['parent_run_id']}"
+    )
+    if args.json:
+        write_json(args.json, outcome)
+    return 0
+
+
+def summary_text(summary: dict) -> str:
+    """The closing lines of a training run: the learned policy against the baselines, held out."""
+    paired = summary["paired_vs_best_baseline"]["net_value_per_customer"]
+    oracle = summary["paired_vs_oracle_myopic"]["net_value_per_customer"]
+    return "\n".join(
+        [
+            f"learned vs best deployable baseline ({summary['best_baseline']}): {paired['mean']:+.3f} per customer, "
+            f"95% CI [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]",
+            f"learned vs oracle_myopic (simulation-only ceiling of myopic policies): {oracle['mean']:+.3f}, "
+            f"95% CI [{oracle['ci95'][0]:+.3f}, {oracle['ci95'][1]:+.3f}]",
+            f"run {summary['run_id']} · {summary['iterations']} iterations · {summary['training_minutes']:.1f} min · "
+            f"checkpoint {summary['checkpoint']}",
+        ]
+    )
 
 
 def _add_scenarios(sub: argparse._SubParsersAction) -> None:
@@ -184,7 +230,7 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeylab", description="Customer-journey simulation and RL lab")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_scenarios, _add_simulate, _add_evaluate, _add_train, _add_demo):
+    for add in (_add_scenarios, _add_simulate, _add_evaluate, _add_train, _add_sweep, _add_demo):
         add(sub)
     return parser
 

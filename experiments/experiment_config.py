@@ -50,6 +50,10 @@ class Training(_Strict):
     clip_param: Annotated[float, Field(gt=0, le=1)] = 0.2
     reward_scale: Annotated[float, Field(gt=0)] = 0.01
     """Rewards are currency; scaling them keeps value targets near unit size."""
+    reward: Literal["expected", "realised"] = "expected"
+    """``expected``: learn from ``DayOutcome.expected_reward`` (churn loss and organic spend at their
+    expectations given the state: same expected return, far less variance); ``realised``: the
+    realised net value. Evaluation always uses realised outcomes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -66,6 +70,8 @@ class Model(_Strict):
     hiddens: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
         default_factory=lambda: [64, 64], min_length=1, max_length=8
     )
+    no_contact_bias: Annotated[float, Field(ge=0, le=20)] = 0.0
+    """Initial logit bonus of "no contact" (``agents.rllib_module.JourneyModule``)."""
 
 
 class Evaluation(_Strict):
@@ -83,6 +89,8 @@ class ExperimentConfig(_Strict):
     env_runners: Annotated[int, Field(ge=0, le=256)] = 1
     """Remote env runners (0: sample in the driver)."""
     customers_per_runner: Annotated[int, Field(ge=1, le=100_000)] = 256
+    sampler: Literal["bulk", "stock"] = "bulk"
+    """``bulk``: ``agents.bulk_env_runner.BulkEnvRunner`` (same episodes, ~4× faster); ``stock``: RLlib's."""
     budget: Budget
     training: Training = Training()
     model: Model = Model()

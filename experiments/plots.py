@@ -89,3 +89,39 @@ def _channel_mix_figure(evaluation, labels: list[str], metrics: dict, path: Path
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+LEARNING_CURVES = (
+    ("business/net_value_per_customer", "training journeys (last 100)"),
+    ("eval/net_value_per_customer", "held-out evaluation"),
+    ("eval/best_baseline.net_value_per_customer", "best deployable baseline (held out)"),
+)
+
+
+def learning_curves_figure(client, run_id: str, path: Path) -> Path:
+    """Net value per customer over training iterations, read back from the run's metric history."""
+    fig, (ax, ax_rate) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, constrained_layout=True)
+    for key, label in LEARNING_CURVES:
+        history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
+        if history:
+            ax.plot(
+                [m.step for m in history],
+                [m.value for m in history],
+                label=label,
+                marker="o" if "eval" in key else None,
+                markersize=3,
+            )
+    low = {m.step: m.value for m in client.get_metric_history(run_id, "eval/net_value_per_customer_ci_low")}
+    high = {m.step: m.value for m in client.get_metric_history(run_id, "eval/net_value_per_customer_ci_high")}
+    steps = sorted(set(low) & set(high))
+    if steps:
+        ax.fill_between(steps, [low[s] for s in steps], [high[s] for s in steps], alpha=0.2, label="95% CI (held out)")
+    ax.set(ylabel="net value per customer", title="learning curves")
+    ax.legend(fontsize=8)
+    rate = sorted(client.get_metric_history(run_id, "train/sampled_steps_per_s"), key=lambda m: m.step)
+    ax_rate.plot([m.step for m in rate], [m.value for m in rate], color="grey")
+    ax_rate.set(xlabel="training iteration", ylabel="sampled customer-steps/s")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -46,20 +46,49 @@ def metric_entries(prefix: str, stats: dict[str, dict[str, Any]]) -> dict[str, f
     return out
 
 
+class UnknownRunError(ValueError):
+    """No run with this id in the tracking store."""
+
+
 class TrackedRun:
     """A live MLflow run: metrics in batches, artifacts, then finished."""
 
-    def __init__(self, experiment: str, name: str, tags: dict[str, str], params: dict[str, Any]) -> None:
-        from mlflow.entities import Param, RunTag
+    def __init__(
+        self, experiment: str, name: str, tags: dict[str, str], params: dict[str, Any], parent: str | None = None
+    ) -> None:
+        from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri())
         self.run_id = self.client.create_run(experiment_id(self.client, experiment), run_name=name).info.run_id
-        self.client.log_batch(
-            self.run_id,
-            params=[Param(key, str(value)[:6000]) for key, value in params.items()],
-            tags=[RunTag(key, value) for key, value in tags.items()],
-        )
+        self.client.log_batch(self.run_id, params=[Param(key, str(value)[:6000]) for key, value in params.items()])
+        self.tag({**tags, **({"mlflow.parentRunId": parent} if parent else {})})
+
+    @classmethod
+    def resume(cls, run_id: str) -> TrackedRun:
+        """Reopen an existing run (status back to RUNNING); ``UnknownRunError`` if there is none."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri())
+        try:
+            client.get_run(run_id)
+        except MlflowException:
+            raise UnknownRunError(f"--resume: no run with id '{run_id}' in {tracking_uri()}") from None
+        run = cls.__new__(cls)
+        run.client, run.run_id = client, run_id
+        client.update_run(run_id, status="RUNNING")
+        return run
+
+    @property
+    def data(self) -> Any:
+        """The run's params, tags and latest metrics as MLflow holds them."""
+        return self.client.get_run(self.run_id).data
+
+    def tag(self, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
     def log(self, metrics: dict[str, float], step: int = 0) -> None:
         from mlflow.entities import Metric
@@ -75,10 +104,6 @@ class TrackedRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status)
-
-
-def start_run(experiment: str, name: str, tags: dict[str, str], params: dict[str, Any]) -> TrackedRun:
-    return TrackedRun(experiment, name, tags, params)
 
 
 def log_run(

@@ -1,20 +1,27 @@
 """``journeylab train``: an RLlib policy learned on the vector env, tracked in MLflow, judged by the harness.
 
 One function builds the ``AlgorithmConfig`` (new API stack) from a validated experiment config;
-the loop trains until the first budget limit, logs ``train/…`` metrics every iteration, saves a
-checkpoint at every evaluation, and ends with the evaluation harness on held-out customers: the
-learned policy against every baseline, paired against the best deployable one.
+the loop trains until the first budget limit and logs ``train/…`` and ``business/…`` metrics every
+iteration. Every ``evaluation.every_iterations`` it saves a checkpoint (atomically; its position is
+tagged on the MLflow run so that ``--resume`` can continue from it) and judges it on held-out
+customers against every baseline (``eval/…``, paired intervals: ``experiments.held_out``). The run
+ends with artifacts: the resolved config, learning curves, net value / survival / channel-mix
+figures, the summary and the final checkpoint.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TextIO
 
-from agents.baselines import BASELINES
+import numpy as np
+import yaml
+
 from envs.scenario import Scenario, validate_scenario
 from experiments.experiment_config import ExperimentConfig
 
@@ -28,6 +35,7 @@ def _make_env(context: Any) -> Any:
         num_envs=context.get("num_envs", 1),
         scenario=validate_scenario(context["scenario"]),
         reward_scale=context["reward_scale"],
+        learning_reward=context.get("learning_reward", "realised"),
     )
 
 
@@ -37,6 +45,7 @@ def algorithm_config(config: ExperimentConfig, scenario: Scenario) -> Any:
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.tune.registry import register_env
 
+    from agents.bulk_env_runner import BulkEnvRunner
     from agents.business_callback import BusinessMetrics
     from agents.rllib_module import masked_module_spec
 
@@ -46,25 +55,32 @@ def algorithm_config(config: ExperimentConfig, scenario: Scenario) -> Any:
     return (
         base.environment(
             ENV_NAME,
-            env_config={"scenario": scenario.model_dump(mode="json"), "reward_scale": t.reward_scale},
+            env_config={
+                "scenario": scenario.model_dump(mode="json"),
+                "reward_scale": t.reward_scale,
+                "reward": t.reward,
+                "learning_reward": t.reward,
+            },
             normalize_actions=False,  # Discrete actions: STACK.md measured ~25% faster sampling
         )
         .env_runners(
             num_env_runners=config.env_runners,
             num_envs_per_env_runner=config.customers_per_runner,
             gym_env_vectorize_mode="vector_entry_point",
+            env_runner_cls=BulkEnvRunner if config.sampler == "bulk" else None,
         )
         .training(
             lr=t.lr,
             gamma=t.gamma,
             lambda_=t.lambda_,
             train_batch_size_per_learner=t.train_batch_size,
-            minibatch_size=t.minibatch_size,
+            # APPO learns from each sampled batch as it arrives (IMPALA-style): no PPO minibatching
+            minibatch_size=t.minibatch_size if config.algorithm == "PPO" else None,
             num_epochs=t.num_epochs,
             entropy_coeff=t.entropy_coeff,
             clip_param=t.clip_param,
         )
-        .rl_module(rl_module_spec=masked_module_spec(config.model.hiddens))
+        .rl_module(rl_module_spec=masked_module_spec(config.model.hiddens, config.model.no_contact_bias))
         .callbacks(BusinessMetrics)
         .fault_tolerance(restart_failed_env_runners=True)
         .debugging(seed=config.seed)
@@ -72,27 +88,29 @@ def algorithm_config(config: ExperimentConfig, scenario: Scenario) -> Any:
 
 
 @dataclass
-class Budget:
-    """Tracks the first budget limit reached."""
+class Clock:
+    """Training time and budget: the first limit reached stops training (a resumed run carries on)."""
 
     config: ExperimentConfig
+    minutes_before: float = 0.0
+    """Minutes spent before a resume."""
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def minutes(self) -> float:
+        return self.minutes_before + (time.perf_counter() - self.started) / 60
 
     def exhausted(self, iteration: int, timesteps: int) -> bool:
         b = self.config.budget
         return (
             (b.iterations is not None and iteration >= b.iterations)
             or (b.timesteps is not None and timesteps >= b.timesteps)
-            or (b.minutes is not None and time.perf_counter() - self.started >= b.minutes * 60)
+            or (b.minutes is not None and self.minutes >= b.minutes)
         )
-
-    @property
-    def minutes(self) -> float:
-        return (time.perf_counter() - self.started) / 60
 
 
 def iteration_metrics(result: dict[str, Any], seconds: float, sampled_before: int) -> dict[str, float]:
-    """``train/…`` metrics of one RLlib result (numpy scalars cast for JSON and MLflow)."""
+    """``train/…`` and ``business/…`` metrics of one RLlib result (cast to float for MLflow)."""
     runners = result.get("env_runners", {})
     learner = result.get("learners", {}).get("default_policy", {})
     sampled = int(result.get("num_env_steps_sampled_lifetime", 0))
@@ -108,93 +126,185 @@ def iteration_metrics(result: dict[str, Any], seconds: float, sampled_before: in
         "train/mean_kl": learner.get("mean_kl_loss"),
     }
     metrics.update({key: value for key, value in runners.items() if key.startswith("business/")})
-    return {key: float(value) for key, value in metrics.items() if value is not None}
+    return {key: float(value) for key, value in metrics.items() if isinstance(value, int | float | np.number)}
 
 
-def held_out_evaluation(config: ExperimentConfig, scenario: Scenario, module: Path) -> dict[str, Any]:
-    """The harness on held-out customers: the learned policy and every baseline, paired."""
-    from experiments.evaluate import evaluate
-
-    learned = f"learned:module={module}"
-    evaluation = evaluate(
-        config.scenario,
-        [*BASELINES, learned],
-        config.evaluation.customers,
-        seed=config.evaluation.seed,
-        overrides=config.scenario_overrides,
-    )
-    metrics = evaluation.policy_metrics()
-    deployable = [b for b in BASELINES if b != "oracle_myopic"]
-    best = max(deployable, key=lambda b: metrics[b]["net_value_per_customer"]["mean"])
-    learned_values = evaluation.results[learned].per_customer()["net_value_per_customer"]
-    best_values = evaluation.results[best].per_customer()["net_value_per_customer"]
-    from experiments.cohort import mean_ci
-
+def runner_health(algo: Any) -> dict[str, float]:
+    """How many remote env runners are healthy, and how many restarts RLlib has made so far."""
+    group = algo.env_runner_group
     return {
-        "evaluation": evaluation,
-        "best_baseline": best,
-        "paired_vs_best_baseline": {"net_value_per_customer": mean_ci(learned_values - best_values)},
-        "learned_label": learned,
+        "train/healthy_env_runners": float(group.num_healthy_remote_workers()),
+        "train/env_runner_restarts": float(group.num_remote_worker_restarts()),
     }
 
 
-def train(config: ExperimentConfig, scenario: Scenario, output: Path, ray_address: str | None = None) -> dict[str, Any]:
-    """Train until the budget runs out; returns the summary written by ``--json``."""
+@dataclass
+class Position:
+    """Where a run stands: tagged on the run at every checkpoint, read back by ``--resume``."""
+
+    iteration: int = 0
+    sampled: int = 0
+    minutes: float = 0.0
+    checkpoint: str | None = None
+
+    TAG: ClassVar[str] = "journeylab.position"
+
+    def tags(self) -> dict[str, str]:
+        return {self.TAG: json.dumps(asdict(self))}
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> Position:
+        return cls(**json.loads(tags[cls.TAG])) if cls.TAG in tags else cls()
+
+
+class ResumeError(ValueError):
+    """``--resume`` cannot continue this run (unknown id, another experiment, no checkpoint)."""
+
+
+def open_run(
+    config: ExperimentConfig, scenario: Scenario, root: Path, resume: str | None
+) -> tuple[Any, Position, Path]:
+    """A new tracked run with its own output folder, or the run to resume and where it stopped."""
+    from experiments.tracking import TrackedRun, UnknownRunError
+
+    if resume is None:
+        name = f"{scenario.name}__{config.name}__{config.seed}__{int(time.time())}"
+        tags = {"scenario": scenario.name, "policy": config.name, "kind": "learned", "algorithm": config.algorithm}
+        run = TrackedRun(scenario.name, name, tags, _concise_params(config))
+        output = (root / f"{config.name}__{run.run_id[:8]}").resolve()
+        run.tag({"journeylab.output": str(output)})
+        return run, Position(), output
+    try:
+        run = TrackedRun.resume(resume)
+    except UnknownRunError as exc:
+        raise ResumeError(str(exc)) from None
+    data = run.data
+    position = Position.from_tags(data.tags)
+    problem = None
+    if data.params.get("experiment") != config.name:
+        problem = f"trained experiment '{data.params.get('experiment')}', not '{config.name}'"
+    elif position.checkpoint is None or not Path(position.checkpoint).exists():
+        problem = f"has no checkpoint to continue from (checkpoint: {position.checkpoint})"
+    if problem:
+        run.finish("FAILED")
+        raise ResumeError(f"--resume: run {resume} {problem}")
+    return run, position, Path(data.tags["journeylab.output"])
+
+
+def save_checkpoint(algo: Any, output: Path) -> Path:
+    """Save the algorithm to ``output/checkpoint``; a crash mid-save leaves the previous one whole."""
+    final, staging, previous = output / "checkpoint", output / "checkpoint.partial", output / "checkpoint.previous"
+    shutil.rmtree(staging, ignore_errors=True)
+    algo.save_to_path(str(staging))
+    shutil.rmtree(previous, ignore_errors=True)
+    if final.exists():
+        final.rename(previous)
+    staging.rename(final)
+    shutil.rmtree(previous, ignore_errors=True)
+    return final
+
+
+def train(
+    config: ExperimentConfig,
+    scenario: Scenario,
+    root: Path,
+    ray_address: str | None = None,
+    resume: str | None = None,
+    on_iteration: Callable[[Any, int], None] | None = None,
+    stream: TextIO | None = None,
+) -> dict[str, Any]:
+    """Train until the budget runs out, judging checkpoints on held-out customers; returns the summary.
+
+    ``on_iteration(algo, iteration)`` runs after every iteration (tests use it to break things).
+    """
+    from experiments.held_out import HeldOutJudge
+    from experiments.progress import Progress
     from experiments.ray_runtime import connect
-    from experiments.tracking import start_run
 
     connect(ray_address)
-    algo = algorithm_config(config, scenario).build_algo()
-    budget = Budget(config)
-    run = start_run(
-        scenario.name,
-        f"{scenario.name}__{config.algorithm}__{config.seed}__{int(time.time())}",
-        tags={"scenario": scenario.name, "policy": config.name, "kind": "learned", "algorithm": config.algorithm},
-        params=_concise_params(config),
-    )
-    iteration, sampled, checkpoint = 0, 0, output / "checkpoint"
+    run, position, output = open_run(config, scenario, root, resume)
+    output.mkdir(parents=True, exist_ok=True)
+    progress = Progress(config.budget, stream)
     try:
-        while not budget.exhausted(iteration, sampled):
+        judge = HeldOutJudge(config)
+        progress.note(f"run {run.run_id} · best deployable baseline on held-out customers: {judge.best_baseline}")
+        algo = algorithm_config(config, scenario).build_algo()
+        if position.checkpoint:
+            algo.restore_from_path(position.checkpoint)
+            progress.note(f"resumed at iteration {position.iteration} from {position.checkpoint}")
+    except BaseException:
+        run.finish("FAILED")
+        raise
+    clock = Clock(config, position.minutes)
+    judged_at = -1
+    try:
+        while not clock.exhausted(position.iteration, position.sampled):
             started = time.perf_counter()
             result = algo.train()
-            iteration += 1
-            metrics = iteration_metrics(result, time.perf_counter() - started, sampled)
-            sampled = int(metrics.get("train/sampled_steps", sampled))
-            run.log(metrics, step=iteration)
-            print(
-                f"iter {iteration:>4}  net value {metrics.get('business/net_value_per_customer', float('nan')):8.2f}  return {metrics.get('train/episode_return_mean', float('nan')):9.3f}  "
-                f"sampled {sampled:>9,}  {metrics['train/sampled_steps_per_s']:8,.0f} steps/s  {budget.minutes:5.1f} min",
-                flush=True,
-            )
-        algo.save_to_path(str(checkpoint.resolve()))
+            position.iteration += 1
+            metrics = iteration_metrics(result, time.perf_counter() - started, position.sampled)
+            metrics.update(runner_health(algo))
+            position.sampled = int(metrics.get("train/sampled_steps", position.sampled))
+            position.minutes = clock.minutes
+            run.log(metrics, step=position.iteration)
+            progress.update(position.iteration, position.sampled, position.minutes, metrics)
+            if position.iteration % config.evaluation.every_iterations == 0:
+                judgement, judged_at = (
+                    _checkpoint_and_judge(algo, output, run, position, judge, progress),
+                    position.iteration,
+                )
+            if on_iteration is not None:
+                on_iteration(algo, position.iteration)
+        if judged_at != position.iteration:
+            judgement = _checkpoint_and_judge(algo, output, run, position, judge, progress)
+    except BaseException:
+        run.finish("KILLED")
+        raise
     finally:
         algo.stop()
+    progress.note(judgement.evaluation.table())
+    return _finish(config, run, position, output, judgement)
+
+
+def _checkpoint_and_judge(algo: Any, output: Path, run: Any, position: Position, judge: Any, progress: Any) -> Any:
+    """Checkpoint (resumable from here), then judge it on the held-out customers and log ``eval/…``."""
     from agents.rllib_module import module_path
 
-    final = held_out_evaluation(config, scenario, module_path(checkpoint))
-    evaluation = final["evaluation"]
-    learned_stats = evaluation.policy_metrics()[final["learned_label"]]
-    run.log({f"eval/{k}": v["mean"] for k, v in learned_stats.items()}, step=iteration)
-    paired = final["paired_vs_best_baseline"]["net_value_per_customer"]
-    run.log(
-        {
-            "eval/paired_vs_best_baseline.net_value_per_customer": paired["mean"],
-            "eval/paired_vs_best_baseline.net_value_per_customer_ci_low": paired["ci95"][0],
-            "eval/paired_vs_best_baseline.net_value_per_customer_ci_high": paired["ci95"][1],
-        },
-        step=iteration,
+    checkpoint = save_checkpoint(algo, output)
+    position.checkpoint = str(checkpoint)
+    run.tag(position.tags())
+    judgement = judge.judge(module_path(checkpoint))
+    metrics = judgement.metrics()
+    run.log(metrics, step=position.iteration)
+    paired = judgement.paired_vs_best
+    progress.note(
+        f"eval @ iter {position.iteration}: net value {metrics['eval/net_value_per_customer']:.2f}/customer · "
+        f"vs {judgement.best_baseline} {paired['mean']:+.2f} [{paired['ci95'][0]:+.2f}, {paired['ci95'][1]:+.2f}]"
     )
+    return judgement
+
+
+def _finish(config: ExperimentConfig, run: Any, position: Position, output: Path, judgement: Any) -> dict[str, Any]:
+    """Artifacts (config, figures, summary, checkpoint), then the summary that ``--json`` writes."""
+    from experiments.plots import evaluation_figures, learning_curves_figure
+
     summary = {
         "run_id": run.run_id,
-        "iterations": iteration,
-        "training_minutes": budget.minutes,
-        "checkpoint": str(checkpoint.resolve()),
-        "final_eval": evaluation.to_json(),
-        "best_baseline": final["best_baseline"],
-        "paired_vs_best_baseline": final["paired_vs_best_baseline"],
+        "experiment": config.name,
+        "iterations": position.iteration,
+        "sampled_steps": position.sampled,
+        "training_minutes": position.minutes,
+        "checkpoint": position.checkpoint,
+        "final_eval": judgement.evaluation.to_json(),
+        **judgement.summary(),
     }
     (output / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    run.artifacts([output / "summary.json"])
+    resolved = config.model_dump(mode="json", by_alias=True)
+    (output / "experiment.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    figures = evaluation_figures(judgement.evaluation, output / "figures")
+    figures.append(learning_curves_figure(run.client, run.run_id, output / "figures" / "learning_curves.png"))
+    run.artifacts([output / "summary.json", output / "experiment.yaml", *figures])
+    run.client.log_artifacts(run.run_id, str(output / "checkpoint"), artifact_path="checkpoint")
     run.finish()
     return summary
 
@@ -208,6 +318,7 @@ def _concise_params(config: ExperimentConfig) -> dict[str, Any]:
         "algorithm": config.algorithm,
         "env_runners": config.env_runners,
         "customers_per_runner": config.customers_per_runner,
+        "sampler": config.sampler,
         "budget": f"iterations={b.iterations},timesteps={b.timesteps},minutes={b.minutes}",
         "lr": t.lr,
         "gamma": t.gamma,
@@ -217,7 +328,9 @@ def _concise_params(config: ExperimentConfig) -> dict[str, Any]:
         "num_epochs": t.num_epochs,
         "entropy_coeff": t.entropy_coeff,
         "reward_scale": t.reward_scale,
+        "reward": t.reward,
         "hiddens": ",".join(map(str, config.model.hiddens)),
+        "no_contact_bias": config.model.no_contact_bias,
         "seed": config.seed,
         "eval_seed": config.evaluation.seed,
     }

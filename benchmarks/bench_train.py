@@ -1,0 +1,131 @@
+"""Training throughput: RLlib's stock EnvRunner against journeylab's BulkEnvRunner, in one run.
+
+Two figures per sampler, each in a fresh child process:
+
+- **sampling**: one env runner in the process (no Ray) calling ``sample(num_timesteps=8192)`` with
+  the masked PPO module, ``customers_per_runner`` customers — sampled customer-steps/s per runner;
+- **training**: PPO on the shipped telecom experiment with one remote env runner for a fixed
+  number of iterations — sampled and trained customer-steps/s (wall time of ``train()`` calls,
+  so learning, weight sync and sampling all count).
+
+The ratio bulk/stock is reported for each. Both samplers produce identical episodes
+(tests/test_bulk_env_runner.py), so the ratio is pure speed.
+
+Usage: ``python benchmarks/bench_train.py [--customers N] [--seconds S] [--iterations K] [--out PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.child import run_in_child  # noqa: E402
+
+EXPERIMENT = "ppo_telecom_retention"
+
+
+def _config(sampler: str, customers: int, runners: int):
+    from experiments.experiment_config import experiments_dir, load_experiment
+    from experiments.train import algorithm_config
+
+    config, scenario = load_experiment(
+        experiments_dir() / f"{EXPERIMENT}.yaml",
+        [f"sampler={sampler}", f"customers_per_runner={customers}", f"env_runners={runners}"],
+    )
+    return algorithm_config(config, scenario)
+
+
+def measure_sampling(sampler: str, customers: int, seconds: float) -> dict:
+    """Sampled customer-steps/s of one env runner in this process."""
+    import time
+
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    import experiments.ray_runtime  # noqa: F401  (loopback settings before ray)
+    from agents.bulk_env_runner import BulkEnvRunner
+
+    runner_class = BulkEnvRunner if sampler == "bulk" else SingleAgentEnvRunner
+    runner = runner_class(config=_config(sampler, customers, 0))
+    runner.sample(num_timesteps=8192, explore=True)  # warm-up: reset, first forward passes
+    steps, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        steps += sum(len(episode) for episode in runner.sample(num_timesteps=8192, explore=True))
+    elapsed = time.perf_counter() - started
+    return {"sampled_steps": steps, "seconds": elapsed, "sampled_steps_per_s": steps / elapsed}
+
+
+def measure_training(sampler: str, customers: int, iterations: int) -> dict:
+    """PPO with one remote env runner: sampled and trained customer-steps/s over ``iterations``."""
+    import time
+
+    from experiments.ray_runtime import connect
+
+    connect()
+    algo = _config(sampler, customers, 1).build_algo()
+    try:
+        algo.train()  # warm-up iteration (runner start, first reset) not timed
+        started = time.perf_counter()
+        first = algo.train()
+        for _ in range(iterations - 1):
+            last = algo.train()
+        elapsed = time.perf_counter() - started
+    finally:
+        algo.stop()
+
+    def lifetime(result: dict, key: str) -> float:
+        return float(result.get(key, result.get("learners", {}).get("__all_modules__", {}).get(key, 0)))
+
+    sampled = lifetime(last, "num_env_steps_sampled_lifetime") - lifetime(first, "num_env_steps_sampled_lifetime")
+    trained = lifetime(last, "num_env_steps_trained_lifetime") - lifetime(first, "num_env_steps_trained_lifetime")
+    per_iteration = elapsed / iterations
+    # the first timed iteration's own steps are inside `elapsed` but not in the differences: add them back
+    sampled += sampled / max(iterations - 1, 1)
+    trained += trained / max(iterations - 1, 1)
+    return {
+        "iterations": iterations,
+        "seconds": elapsed,
+        "seconds_per_iteration": per_iteration,
+        "sampled_steps_per_s": sampled / elapsed,
+        "trained_steps_per_s": trained / elapsed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=256, help="customers per env runner")
+    parser.add_argument("--seconds", type=float, default=10.0, help="sampling time per sampler")
+    parser.add_argument("--iterations", type=int, default=20, help="timed PPO iterations per sampler")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_train.json")
+    args = parser.parse_args()
+    results: dict = {"experiment": EXPERIMENT, "customers_per_runner": args.customers, "machine": platform.machine()}
+    for sampler in ("stock", "bulk"):
+        results[sampler] = {
+            "sampling": run_in_child(
+                "benchmarks.bench_train", "measure_sampling", sampler, args.customers, args.seconds
+            ),
+            "training": run_in_child(
+                "benchmarks.bench_train", "measure_training", sampler, args.customers, args.iterations
+            ),
+        }
+        print(sampler, json.dumps(results[sampler]), flush=True)
+    results["ratio_bulk_over_stock"] = {
+        "sampling": results["bulk"]["sampling"]["sampled_steps_per_s"]
+        / results["stock"]["sampling"]["sampled_steps_per_s"],
+        "training_sampled": results["bulk"]["training"]["sampled_steps_per_s"]
+        / results["stock"]["training"]["sampled_steps_per_s"],
+        "training_trained": results["bulk"]["training"]["trained_steps_per_s"]
+        / results["stock"]["training"]["trained_steps_per_s"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results["ratio_bulk_over_stock"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Judging a policy in training: the harness on held-out customers, against every baseline.
+
+The baselines meet the held-out cohort once (``evaluation.seed``, never a training seed); every
+checkpoint's learned policy then meets the same customers with the same random draws, so its
+difference to each baseline is a paired one (``experiments.evaluate``). The best deployable
+baseline is the one a marketer could run today: every baseline but ``oracle_myopic``, which reads
+the simulator's hidden state and is reported as the ceiling of myopic policies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from agents.baselines import BASELINES
+from experiments.cohort import mean_ci
+from experiments.evaluate import KEY_METRICS, Evaluation, evaluate
+from experiments.experiment_config import ExperimentConfig
+from experiments.tracking import metric_entries
+
+ORACLE = "oracle_myopic"
+
+
+@dataclass
+class Judgement:
+    """One checkpoint on the held-out cohort."""
+
+    learned: str
+    evaluation: Evaluation
+    """The baselines and the learned policy together, in the harness format."""
+    best_baseline: str
+    paired_vs_best: dict[str, Any]
+    paired_vs_oracle: dict[str, Any]
+
+    def metrics(self) -> dict[str, float]:
+        """``eval/…`` metrics: the learned policy's figures with intervals and its paired differences."""
+        stats = self.evaluation.results[self.learned].metrics()
+        out = metric_entries("eval/", {key: stats[key] for key in KEY_METRICS})
+        out.update(metric_entries("eval/paired_vs_best_baseline.", {"net_value_per_customer": self.paired_vs_best}))
+        out.update(metric_entries("eval/paired_vs_oracle_myopic.", {"net_value_per_customer": self.paired_vs_oracle}))
+        best = self.evaluation.results[self.best_baseline].per_customer()["net_value_per_customer"]
+        out["eval/best_baseline.net_value_per_customer"] = float(best.mean())
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "best_baseline": self.best_baseline,
+            "paired_vs_best_baseline": {"net_value_per_customer": self.paired_vs_best},
+            "paired_vs_oracle_myopic": {"net_value_per_customer": self.paired_vs_oracle},
+        }
+
+
+class HeldOutJudge:
+    """The baselines' held-out results, computed once; ``judge`` adds a learned checkpoint."""
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        self.config = config
+        self.baselines = self._evaluate(list(BASELINES))
+        metrics = self.baselines.policy_metrics()
+        deployable = [b for b in BASELINES if b != ORACLE]
+        self.best_baseline = max(deployable, key=lambda b: metrics[b]["net_value_per_customer"]["mean"])
+
+    def _evaluate(self, policies: list[str]) -> Evaluation:
+        e = self.config.evaluation
+        return evaluate(
+            self.config.scenario, policies, e.customers, seed=e.seed, overrides=self.config.scenario_overrides
+        )
+
+    def judge(self, module: Path) -> Judgement:
+        """The learned policy of ``module`` (an RLModule folder) against the baselines, paired."""
+        own = self._evaluate([f"learned:module={module}"])
+        learned = f"learned:{self.config.name}"
+        own.specs = [replace(spec, label=learned) for spec in own.specs]
+        (result,) = own.results.values()
+        own.results = {learned: result}
+        evaluation = Evaluation(
+            self.baselines.scenario,
+            self.baselines.customers,
+            self.baselines.days,
+            self.baselines.seed,
+            self.baselines.reference,
+            [*self.baselines.specs, *own.specs],
+            {**self.baselines.results, **own.results},
+        )
+        values = own.results[learned].per_customer()["net_value_per_customer"]
+
+        def paired(baseline: str) -> dict[str, Any]:
+            return mean_ci(values - self.baselines.results[baseline].per_customer()["net_value_per_customer"])
+
+        return Judgement(learned, evaluation, self.best_baseline, paired(self.best_baseline), paired(ORACLE))
