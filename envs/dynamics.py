@@ -67,11 +67,11 @@ class DayOutcome:
     purchase_value: np.ndarray  # revenue of an organic purchase (0 if none)
     visited: np.ndarray  # an organic visit or an engaged contact (Hillstrom's "visit")
     expected_reward: np.ndarray
-    """``reward`` with today's two largest lumps of chance — the organic purchase and the churn
-    loss — replaced by their expectations given today's state (purchase probability × mean order
-    value; hazard × loss). By the law of total expectation every policy's expected return is
-    unchanged, while a 180-day return loses most of its variance (a churn is a one-off loss of a
-    lifetime's value). For learning only: every reported figure uses the realised outcomes."""
+    """``reward`` with today's lumps of chance — churn loss, organic and contact spend, discounts,
+    opt-outs — at their expectations given today's state and action (``_expected_reward``). By
+    the law of total expectation every policy's expected return is unchanged, while the return
+    of a journey loses most of its variance (a churn alone is a one-off loss of a lifetime's
+    value). For learning only: every reported figure uses the realised outcomes."""
 
 
 @dataclass
@@ -114,6 +114,9 @@ class _Contacts:
     converted: np.ndarray
     unsubscribed: np.ndarray
     spend: np.ndarray
+    p_convert: np.ndarray
+    p_unsubscribe: np.ndarray
+    expected_spend: np.ndarray  # p_convert × the offer's mean value for this customer
 
 
 def hidden_stage(
@@ -179,12 +182,16 @@ def _respond(
     u, u_spend = draws.response(rows)
     converted = u < p_convert
     spend = np.zeros(rows.shape[0], np.float32)
+    mean_value = params.messages.value[msg] * hidden.value[rows]
     if converted.any():
         hit = np.flatnonzero(converted)
         sigma = params.segments.order_value_sigma[record.segment[rows[hit]]]
         shape = lognormal_mean_one(sigma, 1.0 - u[hit] / p_convert[hit], u_spend[hit])
-        spend[hit] = params.messages.value[msg[hit]] * hidden.value[rows[hit]] * shape
-    return _Contacts(rows, ch, cell, msg, u < p_engage, converted, u >= 1.0 - p_unsub, spend)
+        spend[hit] = mean_value[hit] * shape
+    unsubscribed = u >= 1.0 - p_unsub
+    return _Contacts(
+        rows, ch, cell, msg, u < p_engage, converted, unsubscribed, spend, p_convert, p_unsub, p_convert * mean_value
+    )
 
 
 def _organic(
@@ -312,6 +319,32 @@ def _log_to_record(
     record.log_purchases(buyers, spend)
 
 
+def _expected_reward(
+    params: ScenarioParameters,
+    reward: np.ndarray,
+    excess_loss: np.ndarray,
+    expected_spend: np.ndarray,
+    buyers: np.ndarray,
+    organic_spend: np.ndarray,
+    contacts: _Contacts,
+) -> np.ndarray:
+    """``reward`` with every lump of chance at its expectation given today's state and action.
+
+    Churn loss (hazard × loss), organic spend (purchase probability × mean order), a contact's
+    spend and discount (conversion probability × mean value / discount) and the opt-out cost
+    (unsubscribe probability × cost). Transitions stay realised; only today's reward is averaged.
+    """
+    obj = params.scenario.objective
+    expected = reward - excess_loss
+    expected += np.float32(obj.revenue) * expected_spend
+    expected[buyers] -= np.float32(obj.revenue) * organic_spend
+    rows, discount = contacts.rows, params.messages.discount_cost[contacts.message]
+    expected[rows] += np.float32(obj.revenue) * (contacts.expected_spend - contacts.spend)
+    expected[rows] -= np.float32(obj.discount_cost) * discount * (contacts.p_convert - contacts.converted)
+    expected[rows] -= np.float32(obj.optout * obj.optout_value) * (contacts.p_unsubscribe - contacts.unsubscribed)
+    return expected
+
+
 def simulate_day(
     params: ScenarioParameters, hidden: HiddenState, record: GoldenRecord, action: np.ndarray, draws: DayDraws
 ) -> DayOutcome:
@@ -353,9 +386,9 @@ def simulate_day(
     reward -= np.float32(obj.optout * obj.optout_value) * unsubscribes
     lost = np.float32(obj.churn) * hidden.churn_loss
     reward -= lost * churned
-    expected_reward = reward + lost * churned - lost * hazard
-    expected_reward += np.float32(obj.revenue) * expected_spend
-    expected_reward[buyers] -= np.float32(obj.revenue) * organic_spend
+    expected_reward = _expected_reward(
+        params, reward, lost * (hazard - churned), expected_spend, buyers, organic_spend, contacts
+    )
 
     _log_to_record(params, record, contacts, visits, buyers, organic_spend)
     record.alive &= ~churned

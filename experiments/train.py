@@ -80,7 +80,13 @@ def algorithm_config(config: ExperimentConfig, scenario: Scenario) -> Any:
             entropy_coeff=t.entropy_coeff,
             clip_param=t.clip_param,
         )
-        .rl_module(rl_module_spec=masked_module_spec(config.model.hiddens, config.model.no_contact_bias))
+        .rl_module(
+            rl_module_spec=masked_module_spec(config.model.hiddens, config.model.no_contact_bias, config.algorithm)
+        )
+        # a local learner: a remote one (APPO's default) waits on a torch process group that never
+        # forms on a loopback-only machine, and every sampled batch is dropped
+        .learners(num_learners=0)
+        .reporting(min_time_s_per_iteration=1 if config.algorithm == "APPO" else None)  # APPO's default: 10 s
         .callbacks(BusinessMetrics)
         .fault_tolerance(restart_failed_env_runners=True)
         .debugging(seed=config.seed)
