@@ -1,7 +1,9 @@
-"""A trained RLlib module as a journeylab policy: greedy over the allowed actions.
+"""A trained RLlib module as a journeylab policy, over the allowed actions only.
 
-Registered as ``learned`` with option ``module=PATH`` (an RLModule checkpoint folder), so the
-evaluation harness, its shards and the command line can all evaluate it by name.
+Registered as ``learned`` with options ``module=PATH`` (an RLModule checkpoint folder) and
+``mode``: ``greedy`` (the most likely allowed action; the default) or ``sample`` (draws from the
+policy's own distribution, as PPO trained it, with the harness's keyed uniforms so that a seed
+reproduces every draw). The evaluation harness, its shards and the command line evaluate it by name.
 """
 
 from __future__ import annotations
@@ -23,8 +25,13 @@ class LearnedPolicy(Policy):
 
     name = "learned"
 
-    def __init__(self, params: ScenarioParameters, seed: int = 0, module: str | None = None) -> None:
+    def __init__(
+        self, params: ScenarioParameters, seed: int = 0, module: str | None = None, mode: str = "greedy"
+    ) -> None:
         super().__init__(params, seed)
+        if mode not in ("greedy", "sample"):
+            raise ValueError(f"learned option mode: expected 'greedy' or 'sample', got {mode!r}")
+        self.mode = mode
         if not module:
             raise ValueError("learned option module: expected the path of a trained RLModule checkpoint")
         from agents.rllib_module import load_module
@@ -54,7 +61,10 @@ class LearnedPolicy(Policy):
     def act(self, batch: ObservationBatch) -> np.ndarray:
         logits = self.logits(batch.observations, batch.action_mask)
         logits[batch.action_mask == 0] = -np.inf  # never a masked action, whatever the module says
+        if self.mode == "sample":  # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits)
+            u = np.stack(self.uniforms(batch, logits.shape[1]), axis=1)
+            logits = logits - np.log(-np.log(np.clip(u, 1e-12, 1 - 1e-12)))
         return np.argmax(logits, axis=1).astype(np.int64)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "module": self.path}
+        return {**super().describe(), "module": self.path, "mode": self.mode}

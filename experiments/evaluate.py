@@ -233,6 +233,20 @@ def log_evaluation(
     return runs
 
 
+def split_policy_list(text: str) -> list[str]:
+    """``a,b:k=1,j=2,c`` → ``["a", "b:k=1,j=2", "c"]``: an item with ``=`` but no ``:`` is another
+    option of the policy before it."""
+    specs: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if "=" in item and ":" not in item and specs:
+            specs[-1] += f",{item}"
+        else:
+            specs.append(item)
+    return specs
+
+
 def evaluate_command(args: Any) -> int:
     """``journeylab evaluate``: validate everything, run, print, then write and track."""
     import tempfile
@@ -244,7 +258,7 @@ def evaluate_command(args: Any) -> int:
     try:
         evaluation = evaluate(
             args.scenario,
-            [p for p in args.policies.split(",") if p.strip()],
+            split_policy_list(args.policies),
             args.customers,
             args.days,
             args.seed,

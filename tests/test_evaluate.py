@@ -232,3 +232,13 @@ def test_an_unreachable_ray_address_fails_within_seconds(command: str, tmp_path:
     assert time.perf_counter() - started < 10
     assert f"--ray-address '{closed}': nothing answers there" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_policy_list_keeps_every_option_with_its_policy() -> None:
+    from experiments.evaluate import split_policy_list
+
+    assert split_policy_list("no_contact, batch_and_blast:period=14,channel=web,learned:module=/m,mode=sample") == [
+        "no_contact",
+        "batch_and_blast:period=14,channel=web",
+        "learned:module=/m,mode=sample",
+    ]
