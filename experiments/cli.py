@@ -175,6 +175,26 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="convert public datasets into the event-log schema")
+    kinds = p.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    h = kinds.add_parser("hillstrom", help="the Hillstrom e-mail experiment (MineThatData, 2008)")
+    h.add_argument("csv", type=Path, help="the Hillstrom CSV (e.g. ../shared/data/hillstrom.csv)")
+    h.add_argument("--out", type=Path, required=True, help="folder for events.parquet and customers.parquet")
+    h.set_defaults(handler=_data_hillstrom)
+
+
+def _data_hillstrom(args: argparse.Namespace) -> int:
+    from experiments.hillstrom import HillstromError, convert_file
+
+    try:
+        events, customers = convert_file(args.csv, args.out)
+    except HillstromError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {events} and {customers}")
+    return 0
+
+
 def summary_text(summary: dict) -> str:
     """The closing lines of a training run: the learned policy against the baselines, held out."""
     paired = summary["paired_vs_best_baseline"]["net_value_per_customer"]
@@ -230,7 +250,7 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeylab", description="Customer-journey simulation and RL lab")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_scenarios, _add_simulate, _add_evaluate, _add_train, _add_sweep, _add_demo):
+    for add in (_add_scenarios, _add_simulate, _add_evaluate, _add_train, _add_sweep, _add_data, _add_demo):
         add(sub)
     return parser
 

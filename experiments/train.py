@@ -186,6 +186,10 @@ def open_run(
         raise ResumeError(str(exc)) from None
     data = run.data
     position = Position.from_tags(data.tags)
+    if position.checkpoint and not Path(position.checkpoint).exists():
+        interrupted_save = Path(position.checkpoint).with_name("checkpoint.previous")
+        if interrupted_save.exists():  # killed between save_checkpoint's two renames
+            interrupted_save.rename(position.checkpoint)
     problem = None
     if data.params.get("experiment") != config.name:
         problem = f"trained experiment '{data.params.get('experiment')}', not '{config.name}'"
