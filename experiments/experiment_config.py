@@ -78,7 +78,19 @@ class Evaluation(_Strict):
     every_iterations: Annotated[int, Field(ge=1)] = 10
     customers: Annotated[int, Field(ge=100)] = 5000
     seed: Annotated[int, Field(ge=0)] = 1001
-    """Held out: training seeds its customers from ``seed``, evaluation from this one."""
+    """The final, reported evaluation's customers: never seen in training or in choosing a checkpoint."""
+    validation_seed: Annotated[int, Field(ge=0)] = 2002
+    """Periodic evaluations (``eval/…``) and the choice of the kept checkpoint use these customers."""
+    keep: Literal["best", "last"] = "best"
+    """``best``: the checkpoint with the highest validation net value (early stopping); ``last``."""
+
+    @model_validator(mode="after")
+    def _validation_is_not_the_test(self) -> Evaluation:
+        if self.validation_seed == self.seed:
+            raise ValueError(
+                f"validation_seed must differ from seed ({self.seed}): choosing on the test customers biases the result"
+            )
+        return self
 
 
 class ExperimentConfig(_Strict):

@@ -1,8 +1,10 @@
 """Judging a policy in training: the harness on held-out customers, against every baseline.
 
-The baselines meet the held-out cohort once (``evaluation.seed``, never a training seed); every
-checkpoint's learned policy then meets the same customers with the same random draws, so its
-difference to each baseline is a paired one (``experiments.evaluate``). The best deployable
+The baselines meet a held-out cohort once; every checkpoint's learned policy then meets the same
+customers with the same random draws, so its difference to each baseline is a paired one
+(``experiments.evaluate``). Training uses two such cohorts: validation (``evaluation.validation_seed``)
+for the periodic ``eval/…`` figures and the choice of the kept checkpoint, and test
+(``evaluation.seed``) for the one final, reported evaluation — never seen while choosing. The best deployable
 baseline is the one a marketer could run today: every baseline but ``oracle_myopic``, which reads
 the simulator's hidden state and is reported as the ceiling of myopic policies.
 """
@@ -33,14 +35,16 @@ class Judgement:
     paired_vs_best: dict[str, Any]
     paired_vs_oracle: dict[str, Any]
 
-    def metrics(self) -> dict[str, float]:
-        """``eval/…`` metrics: the learned policy's figures with intervals and its paired differences."""
+    def metrics(self, prefix: str = "eval/") -> dict[str, float]:
+        """The learned policy's figures with intervals and its paired differences, under ``prefix``."""
         stats = self.evaluation.results[self.learned].metrics()
-        out = metric_entries("eval/", {key: stats[key] for key in KEY_METRICS})
-        out.update(metric_entries("eval/paired_vs_best_baseline.", {"net_value_per_customer": self.paired_vs_best}))
-        out.update(metric_entries("eval/paired_vs_oracle_myopic.", {"net_value_per_customer": self.paired_vs_oracle}))
+        out = metric_entries(prefix, {key: stats[key] for key in KEY_METRICS})
+        out.update(metric_entries(f"{prefix}paired_vs_best_baseline.", {"net_value_per_customer": self.paired_vs_best}))
+        out.update(
+            metric_entries(f"{prefix}paired_vs_oracle_myopic.", {"net_value_per_customer": self.paired_vs_oracle})
+        )
         best = self.evaluation.results[self.best_baseline].per_customer()["net_value_per_customer"]
-        out["eval/best_baseline.net_value_per_customer"] = float(best.mean())
+        out[f"{prefix}best_baseline.net_value_per_customer"] = float(best.mean())
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -52,10 +56,10 @@ class Judgement:
 
 
 class HeldOutJudge:
-    """The baselines' held-out results, computed once; ``judge`` adds a learned checkpoint."""
+    """The baselines' results on one held-out cohort, computed once; ``judge`` adds a checkpoint."""
 
-    def __init__(self, config: ExperimentConfig) -> None:
-        self.config = config
+    def __init__(self, config: ExperimentConfig, seed: int) -> None:
+        self.config, self.seed = config, seed
         self.baselines = self._evaluate(list(BASELINES))
         metrics = self.baselines.policy_metrics()
         deployable = [b for b in BASELINES if b != ORACLE]
@@ -64,7 +68,7 @@ class HeldOutJudge:
     def _evaluate(self, policies: list[str]) -> Evaluation:
         e = self.config.evaluation
         return evaluate(
-            self.config.scenario, policies, e.customers, seed=e.seed, overrides=self.config.scenario_overrides
+            self.config.scenario, policies, e.customers, seed=self.seed, overrides=self.config.scenario_overrides
         )
 
     def judge(self, module: Path) -> Judgement:

@@ -93,8 +93,8 @@ def _channel_mix_figure(evaluation, labels: list[str], metrics: dict, path: Path
 
 LEARNING_CURVES = (
     ("business/net_value_per_customer", "training journeys (last 100)"),
-    ("eval/net_value_per_customer", "held-out evaluation"),
-    ("eval/best_baseline.net_value_per_customer", "best deployable baseline (held out)"),
+    ("eval/net_value_per_customer", "validation customers (held out)"),
+    ("eval/best_baseline.net_value_per_customer", "best deployable baseline (validation)"),
 )
 
 
@@ -116,6 +116,9 @@ def learning_curves_figure(client, run_id: str, path: Path) -> Path:
     steps = sorted(set(low) & set(high))
     if steps:
         ax.fill_between(steps, [low[s] for s in steps], [high[s] for s in steps], alpha=0.2, label="95% CI (held out)")
+    final = client.get_metric_history(run_id, "final/net_value_per_customer")
+    if final:
+        ax.axhline(final[-1].value, color="black", linestyle="--", label="kept checkpoint on test customers")
     ax.set(ylabel="net value per customer", title="learning curves")
     ax.legend(fontsize=8)
     rate = sorted(client.get_metric_history(run_id, "train/sampled_steps_per_s"), key=lambda m: m.step)

@@ -152,6 +152,9 @@ class Position:
     sampled: int = 0
     minutes: float = 0.0
     checkpoint: str | None = None
+    best_iteration: int = 0
+    best_value: float | None = None
+    """Validation net value per customer of the best checkpoint so far (kept in ``output/best``)."""
 
     TAG: ClassVar[str] = "journeylab.position"
 
@@ -236,8 +239,10 @@ def train(
     output.mkdir(parents=True, exist_ok=True)
     progress = Progress(config.budget, stream)
     try:
-        judge = HeldOutJudge(config)
-        progress.note(f"run {run.run_id} · best deployable baseline on held-out customers: {judge.best_baseline}")
+        validation = HeldOutJudge(config, config.evaluation.validation_seed)
+        progress.note(
+            f"run {run.run_id} · best deployable baseline on validation customers: {validation.best_baseline}"
+        )
         algo = algorithm_config(config, scenario).build_algo()
         if position.checkpoint:
             algo.restore_from_path(position.checkpoint)
@@ -259,52 +264,77 @@ def train(
             run.log(metrics, step=position.iteration)
             progress.update(position.iteration, position.sampled, position.minutes, metrics)
             if position.iteration % config.evaluation.every_iterations == 0:
-                judgement, judged_at = (
-                    _checkpoint_and_judge(algo, output, run, position, judge, progress),
-                    position.iteration,
-                )
+                _checkpoint_and_judge(algo, output, run, position, validation, progress)
+                judged_at = position.iteration
             if on_iteration is not None:
                 on_iteration(algo, position.iteration)
         if judged_at != position.iteration:
-            judgement = _checkpoint_and_judge(algo, output, run, position, judge, progress)
+            _checkpoint_and_judge(algo, output, run, position, validation, progress)
     except BaseException:
         run.finish("KILLED")
         raise
     finally:
         algo.stop()
-    progress.note(judgement.evaluation.table())
-    return _finish(config, run, position, output, judgement)
+    return _finish(config, run, position, output, progress)
 
 
-def _checkpoint_and_judge(algo: Any, output: Path, run: Any, position: Position, judge: Any, progress: Any) -> Any:
-    """Checkpoint (resumable from here), then judge it on the held-out customers and log ``eval/…``."""
+def _checkpoint_and_judge(
+    algo: Any, output: Path, run: Any, position: Position, validation: Any, progress: Any
+) -> None:
+    """Checkpoint (resumable from here), judge it on the validation customers (``eval/…``), and keep
+    it as ``output/best`` if it is the best so far."""
     from agents.rllib_module import module_path
 
     checkpoint = save_checkpoint(algo, output)
     position.checkpoint = str(checkpoint)
-    run.tag(position.tags())
-    judgement = judge.judge(module_path(checkpoint))
-    metrics = judgement.metrics()
+    judgement = validation.judge(module_path(checkpoint))
+    metrics = judgement.metrics("eval/")
     run.log(metrics, step=position.iteration)
+    value = metrics["eval/net_value_per_customer"]
+    if position.best_value is None or value > position.best_value:
+        copy_checkpoint(checkpoint, output / "best")
+        position.best_value, position.best_iteration = value, position.iteration
+    run.tag(position.tags())
     paired = judgement.paired_vs_best
     progress.note(
-        f"eval @ iter {position.iteration}: net value {metrics['eval/net_value_per_customer']:.2f}/customer · "
-        f"vs {judgement.best_baseline} {paired['mean']:+.2f} [{paired['ci95'][0]:+.2f}, {paired['ci95'][1]:+.2f}]"
+        f"eval @ iter {position.iteration}: net value {value:.2f}/customer · vs {judgement.best_baseline} "
+        f"{paired['mean']:+.2f} [{paired['ci95'][0]:+.2f}, {paired['ci95'][1]:+.2f}] · best so far @ iter {position.best_iteration}"
     )
-    return judgement
 
 
-def _finish(config: ExperimentConfig, run: Any, position: Position, output: Path, judgement: Any) -> dict[str, Any]:
-    """Artifacts (config, figures, summary, checkpoint), then the summary that ``--json`` writes."""
+def copy_checkpoint(source: Path, target: Path) -> None:
+    """Replace ``target`` with a copy of ``source`` (staged, then renamed)."""
+    staging = target.with_name(f"{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
+def _finish(config: ExperimentConfig, run: Any, position: Position, output: Path, progress: Any) -> dict[str, Any]:
+    """The kept checkpoint on the test customers, artifacts, and the summary that ``--json`` writes."""
+    from agents.rllib_module import module_path
+    from experiments.held_out import HeldOutJudge
     from experiments.plots import evaluation_figures, learning_curves_figure
 
+    keep_best = config.evaluation.keep == "best" and (output / "best").exists()
+    kept, kept_iteration = (
+        (output / "best", position.best_iteration) if keep_best else (output / "checkpoint", position.iteration)
+    )
+    judgement = HeldOutJudge(config, config.evaluation.seed).judge(module_path(kept))
+    run.log(judgement.metrics("final/"), step=position.iteration)
+    progress.note(
+        f"kept checkpoint: iteration {kept_iteration} ({config.evaluation.keep}) · test customers (seed {config.evaluation.seed}):"
+    )
+    progress.note(judgement.evaluation.table())
     summary = {
         "run_id": run.run_id,
         "experiment": config.name,
         "iterations": position.iteration,
         "sampled_steps": position.sampled,
         "training_minutes": position.minutes,
-        "checkpoint": position.checkpoint,
+        "checkpoint": str(kept),
+        "kept_iteration": kept_iteration,
         "final_eval": judgement.evaluation.to_json(),
         **judgement.summary(),
     }
@@ -314,7 +344,8 @@ def _finish(config: ExperimentConfig, run: Any, position: Position, output: Path
     figures = evaluation_figures(judgement.evaluation, output / "figures")
     figures.append(learning_curves_figure(run.client, run.run_id, output / "figures" / "learning_curves.png"))
     run.artifacts([output / "summary.json", output / "experiment.yaml", *figures])
-    run.client.log_artifacts(run.run_id, str(output / "checkpoint"), artifact_path="checkpoint")
+    run.client.log_artifacts(run.run_id, str(kept), artifact_path="checkpoint")
+    run.tag({"journeylab.kept_iteration": kept_iteration})
     run.finish()
     return summary
 
@@ -343,4 +374,6 @@ def _concise_params(config: ExperimentConfig) -> dict[str, Any]:
         "no_contact_bias": config.model.no_contact_bias,
         "seed": config.seed,
         "eval_seed": config.evaluation.seed,
+        "validation_seed": config.evaluation.validation_seed,
+        "keep": config.evaluation.keep,
     }

@@ -13,6 +13,7 @@ from tests.conftest import PRESETS
 
 TINY = [
     "budget.iterations=2",
+    "evaluation.every_iterations=1",
     "budget.minutes=5",
     "training.train_batch_size=512",
     "training.minibatch_size=128",
@@ -86,8 +87,13 @@ def test_a_tiny_training_run_is_tracked_and_its_policy_evaluated(tmp_path: Path,
     assert {"business/net_value_per_customer", "business/churn_rate", "business/contacts_per_customer"} <= set(business)
     assert 0.0 <= business["business/churn_rate"] <= 1.0 and business["business/rule_violations"] == 0.0
     assert len(run.data.params) <= 30  # concise params, not RLlib's flattened config
-    history = mlflow.MlflowClient().get_metric_history(summary["run_id"], "train/sampled_steps")
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(summary["run_id"], "train/sampled_steps")
     assert [m.step for m in history] == [1, 2]
+    # validation picks the kept checkpoint; the reported evaluation is on other (test) customers
+    validation = {m.step: m.value for m in client.get_metric_history(summary["run_id"], "eval/net_value_per_customer")}
+    assert summary["kept_iteration"] == max(validation, key=lambda step: (validation[step], -step))
+    assert summary["final_eval"]["seed"] == 1001 and "final/net_value_per_customer" in run.data.metrics
 
 
 @pytest.mark.slow
