@@ -35,8 +35,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP)
+bench: $(STAMP)  ## simulator throughput (~2 min), then RLlib sampling/training stock vs bulk (~3 min)
 	$(PY) benchmarks/bench_sim.py
+	$(PY) benchmarks/bench_train.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

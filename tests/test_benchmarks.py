@@ -40,3 +40,20 @@ def test_bench_eval_small_shards_match_one_process(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert result["identical_results"] is True
     assert len(result["sharded"]["actor_peak_rss_gb"]) == 2
+
+
+@pytest.mark.slow
+def test_bench_train_quick_compares_stock_and_bulk(tmp_path: Path) -> None:
+    out = tmp_path / "train.json"
+    subprocess.run(
+        [sys.executable, "benchmarks/bench_train.py", "--customers", "64", "--seconds", "2", "--iterations", "2", "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    result = json.loads(out.read_text())
+    for sampler in ("stock", "bulk"):
+        assert result[sampler]["sampling"]["sampled_steps_per_s"] > 0
+        assert result[sampler]["training"]["trained_steps_per_s"] > 0
+    assert result["ratio_bulk_over_stock"]["sampling"] > 1  # the bulk runner is faster, even this small
