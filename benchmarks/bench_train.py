@@ -5,8 +5,9 @@ Two figures per sampler, each in a fresh child process:
 - **sampling**: one env runner in the process (no Ray) calling ``sample(num_timesteps=8192)`` with
   the masked PPO module, ``customers_per_runner`` customers — sampled customer-steps/s per runner;
 - **training**: PPO on the shipped telecom experiment with one remote env runner for a fixed
-  number of iterations — sampled and trained customer-steps/s (wall time of ``train()`` calls,
-  so learning, weight sync and sampling all count).
+  number of iterations — sampled customer-steps/s and trained customer-steps/s (each sampled step
+  passes through the learner once per epoch), over the wall time of ``train()`` calls, so
+  learning, weight sync and sampling all count.
 
 The ratio bulk/stock is reported for each. Both samplers produce identical episodes
 (tests/test_bulk_env_runner.py), so the ratio is pure speed.
@@ -82,11 +83,12 @@ def measure_training(sampler: str, customers: int, iterations: int) -> dict:
         return float(result.get(key, result.get("learners", {}).get("__all_modules__", {}).get(key, 0)))
 
     sampled = lifetime(last, "num_env_steps_sampled_lifetime") - lifetime(first, "num_env_steps_sampled_lifetime")
-    trained = lifetime(last, "num_env_steps_trained_lifetime") - lifetime(first, "num_env_steps_trained_lifetime")
     per_iteration = elapsed / iterations
-    # the first timed iteration's own steps are inside `elapsed` but not in the differences: add them back
+    # the first timed iteration's own steps are inside `elapsed` but not in the difference: add them back
     sampled += sampled / max(iterations - 1, 1)
-    trained += trained / max(iterations - 1, 1)
+    # every sampled customer-step goes through the learner once per epoch (RLlib's own
+    # num_env_steps_trained counter counts the whole batch again for every minibatch update)
+    trained = sampled * algo.config.num_epochs
     return {
         "iterations": iterations,
         "seconds": elapsed,

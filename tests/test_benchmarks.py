@@ -46,7 +46,18 @@ def test_bench_eval_small_shards_match_one_process(tmp_path: Path) -> None:
 def test_bench_train_quick_compares_stock_and_bulk(tmp_path: Path) -> None:
     out = tmp_path / "train.json"
     subprocess.run(
-        [sys.executable, "benchmarks/bench_train.py", "--customers", "64", "--seconds", "2", "--iterations", "2", "--out", str(out)],
+        [
+            sys.executable,
+            "benchmarks/bench_train.py",
+            "--customers",
+            "64",
+            "--seconds",
+            "2",
+            "--iterations",
+            "2",
+            "--out",
+            str(out),
+        ],
         cwd=REPO,
         check=True,
         capture_output=True,
