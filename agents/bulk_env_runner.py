@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
@@ -38,7 +39,8 @@ from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 
 from agents.business_callback import JourneyTotals
 
-_REWARD_SPACE_KEY = "_REWARDS_BOX_SPACE"
+REWARD_SPACE = gym.spaces.Box(float("-inf"), float("inf"), (), np.float32)
+"""The space RLlib's episodes give their reward buffers (``single_agent_episode._REWARDS_BOX_SPACE``)."""
 
 
 @dataclass
@@ -230,8 +232,6 @@ class BulkEnvRunner(SingleAgentEnvRunner):
         self, rollout: _Rollout, i: int, start: int, end: int, weights: int, *, finished: bool
     ) -> SingleAgentEpisode:
         """Steps ``start..end-1`` of customer ``i`` (observations ``start..end``) as one episode chunk."""
-        from ray.rllib.env import single_agent_episode
-
         env: Any = self.env
         observations: Any = {  # a dict of arrays: the numpy form RLlib's episodes take for Dict spaces
             "action_mask": rollout.mask[i, start : end + 1],
@@ -246,9 +246,7 @@ class BulkEnvRunner(SingleAgentEnvRunner):
             infos=[{} for _ in range(length + 1)],
             actions=InfiniteLookbackBuffer(rollout.action[i, steps], space=env.single_action_space),
             action_space=env.single_action_space,
-            rewards=InfiniteLookbackBuffer(
-                rollout.reward[i, steps], space=getattr(single_agent_episode, _REWARD_SPACE_KEY)
-            ),
+            rewards=InfiniteLookbackBuffer(rollout.reward[i, steps], space=REWARD_SPACE),
             terminated=bool(finished and rollout.terminated[i, end - 1]),
             truncated=bool(finished and not rollout.terminated[i, end - 1]),
             extra_model_outputs={

@@ -92,3 +92,17 @@ def test_one_ppo_iteration_learns_the_same_from_either_runner() -> None:
         finally:
             algo.stop()
     assert results["bulk"] == pytest.approx(results["stock"], rel=1e-5)
+
+
+def test_a_rollout_that_needs_more_days_grows_without_losing_any() -> None:
+    from agents.bulk_env_runner import _days_needed, _grow, _Rollout
+
+    rollout = _Rollout(2, 3, 4, 5)
+    rollout.mask[:] = np.arange(3 * 3 * 5).reshape(3, 3, 5)
+    rollout.action[:] = [[1, 2, 3], [4, 5, 6]]
+    grown = _grow(rollout, 4)
+    assert grown.days == 4 and grown.mask.shape == (5, 3, 5)
+    np.testing.assert_array_equal(grown.mask[:3], rollout.mask)
+    np.testing.assert_array_equal(grown.action[:2], rollout.action)
+    # enough days for the steps asked, plus the resets a horizon implies
+    assert _days_needed(8192, 256, 0, 180) * 256 >= 8192 + 256 * 33 // 180
