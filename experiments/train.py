@@ -4,9 +4,10 @@ One function builds the ``AlgorithmConfig`` (new API stack) from a validated exp
 the loop trains until the first budget limit and logs ``train/…`` and ``business/…`` metrics every
 iteration. Every ``evaluation.every_iterations`` it saves a checkpoint (atomically; its position is
 tagged on the MLflow run so that ``--resume`` can continue from it) and judges it on held-out
-customers against every baseline (``eval/…``, paired intervals: ``experiments.held_out``). The run
-ends with artifacts: the resolved config, learning curves, net value / survival / channel-mix
-figures, the summary and the final checkpoint.
+validation customers against every baseline (``eval/…``, paired intervals: ``experiments.held_out``),
+keeping the best one. At the end the kept checkpoint meets separate test customers once
+(``final/…``, the summary), and the run gets its artifacts: the resolved config, learning curves,
+net value / survival / channel-mix figures, the summary and the kept checkpoint.
 """
 
 from __future__ import annotations
