@@ -79,10 +79,8 @@ def measure_training(sampler: str, customers: int, iterations: int) -> dict:
     finally:
         algo.stop()
 
-    def lifetime(result: dict, key: str) -> float:
-        return float(result.get(key, result.get("learners", {}).get("__all_modules__", {}).get(key, 0)))
-
-    sampled = lifetime(last, "num_env_steps_sampled_lifetime") - lifetime(first, "num_env_steps_sampled_lifetime")
+    key = "num_env_steps_sampled_lifetime"
+    sampled = float(last[key]) - float(first[key])
     per_iteration = elapsed / iterations
     # the first timed iteration's own steps are inside `elapsed` but not in the difference: add them back
     sampled += sampled / max(iterations - 1, 1)

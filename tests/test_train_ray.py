@@ -75,6 +75,8 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(t
     assert interrupted.info.status == "KILLED"
     position = json.loads(interrupted.data.tags["journeylab.position"])
     assert position["iteration"] == 2 and Path(position["checkpoint"]).is_dir()
+    # as if killed between save_checkpoint's two renames: only checkpoint.previous is left
+    Path(position["checkpoint"]).rename(Path(position["checkpoint"]).with_name("checkpoint.previous"))
 
     summary = train(config, scenario, tmp_path / "out", resume=interrupted.info.run_id, stream=io.StringIO())
     assert summary["run_id"] == interrupted.info.run_id and summary["iterations"] == 4
