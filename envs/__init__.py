@@ -1,27 +1,45 @@
 """journeylab simulator: multi-channel customers under contact-policy rules (pure numpy).
 
-Importing the package registers one gymnasium id per preset (``journeylab/<Preset>-v0``).
+Importing the package registers one gymnasium id per preset (``journeylab/<Preset>-v0``) when
+gymnasium is installed. The record, rules and feature modules need only numpy and pydantic, so
+that ``serving`` can use exactly this code where gymnasium, pandas and YAML are absent; the
+environment classes are imported on first use.
 """
 
-from envs.catalogue import ActionCatalogue
-from envs.journey_env import JourneyEnv
-from envs.population import MaskedActionError, Population
-from envs.registration import env_id, register_presets
-from envs.scenario import Scenario, ScenarioError, load_scenario, preset_names
-from envs.vector_env import JourneyVectorEnv
+from importlib import import_module
+from typing import Any
 
-register_presets()
+_EXPORTS = {
+    "ActionCatalogue": "envs.catalogue",
+    "JourneyEnv": "envs.journey_env",
+    "JourneyVectorEnv": "envs.vector_env",
+    "MaskedActionError": "envs.population",
+    "Population": "envs.population",
+    "Scenario": "envs.scenario",
+    "ScenarioError": "envs.scenario",
+    "env_id": "envs.registration",
+    "load_scenario": "envs.scenario",
+    "preset_names": "envs.scenario",
+    "register_presets": "envs.registration",
+}
 
-__all__ = [
-    "ActionCatalogue",
-    "JourneyEnv",
-    "JourneyVectorEnv",
-    "MaskedActionError",
-    "Population",
-    "Scenario",
-    "ScenarioError",
-    "env_id",
-    "load_scenario",
-    "preset_names",
-    "register_presets",
-]
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'envs' has no attribute '{name}'")
+    return getattr(import_module(_EXPORTS[name]), name)
+
+
+def _register_if_gymnasium() -> None:
+    try:
+        from envs.registration import register_presets
+    except ModuleNotFoundError as exc:
+        if exc.name != "gymnasium":
+            raise
+        return
+    register_presets()
+
+
+_register_if_gymnasium()
+
+__all__ = sorted(_EXPORTS)

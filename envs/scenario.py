@@ -16,7 +16,6 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CHANNELS: tuple[str, ...] = ("email", "sms", "push", "web", "call", "social", "direct_mail")
@@ -262,6 +261,8 @@ def format_errors(error: ValidationError, heading: str) -> str:
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``dotted.key=value``; the value is parsed as YAML (numbers, booleans, lists)."""
+    import yaml  # here, not at the top: serving validates scenarios without reading YAML
+
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ScenarioError(f"override '{text}': expected dotted.key=value")
@@ -313,6 +314,8 @@ def preset_names() -> list[str]:
 
 def read_document(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
     """Read a preset by name or a scenario file by path; returns (document, source)."""
+    import yaml
+
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = scenario_dir() / f"{name_or_path}.yaml"

@@ -1,0 +1,190 @@
+"""Golden records built from what a business knows: customer attributes plus dated events.
+
+This is the one place where history becomes a ``GoldenRecord``. ``envs.history`` feeds it an
+event log (pandas, offline); ``serving`` feeds it decision requests (numpy only, online). Both
+therefore produce the records the simulator maintains incrementally, and the features and rules
+computed from them are the simulator's (``tests/test_history.py`` and ``tests/test_serving.py``
+check that the rebuilt records equal the live ones).
+
+How each field follows from the inputs (T = each customer's today; only events before T count):
+
+- consent: the given consent, minus every channel with an unsubscribe (an unsubscribe is final);
+- contact days, message-type days: the latest contacts per channel (only the newest for a channel
+  capped at one contact, whose cap reads nothing older) / overall / message type;
+- engagement: contacts flagged engaged (an ``open``); ignored streaks and suppression replay each
+  channel's contacts in order, exactly as ``GoldenRecord.log_contacts`` applies the rules;
+- decayed counts: Σ ½^((T − day) / 30) over contacts, engagements, purchases and spend, added to
+  the counts the customer already had as of T;
+- activity: the latest of the given last-activity day, engaged contacts, visits and purchases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.record import ACTIVITY_DECAY, NEVER, GoldenRecord
+from envs.rules import ContactRules
+
+
+@dataclass
+class CustomerArrays:
+    """Per-customer attributes as of each customer's ``today`` (shape (N,), consent (C, N))."""
+
+    today: np.ndarray
+    segment: np.ndarray
+    value_tier: np.ndarray
+    tenure: np.ndarray
+    onboarding_days: np.ndarray
+    consent: np.ndarray
+    last_purchase_day: np.ndarray
+    last_activity_day: np.ndarray
+    purchases_ewm: np.ndarray
+    spend_ewm: np.ndarray
+    alive: np.ndarray
+
+
+@dataclass
+class ContactArrays:
+    """One entry per past contact: customer row, day, channel, message type, engaged or not."""
+
+    row: np.ndarray
+    day: np.ndarray
+    channel: np.ndarray
+    message_type: np.ndarray
+    engaged: np.ndarray
+
+    @classmethod
+    def none(cls) -> ContactArrays:
+        empty = np.zeros(0, np.int64)
+        return cls(empty, empty, empty, empty, np.zeros(0, bool))
+
+
+@dataclass
+class ActivityArrays:
+    """Unsubscribes (row, channel), purchases (row, day, value) and visits (row, day)."""
+
+    unsubscribe_row: np.ndarray
+    unsubscribe_channel: np.ndarray
+    purchase_row: np.ndarray
+    purchase_day: np.ndarray
+    purchase_value: np.ndarray
+    visit_row: np.ndarray
+    visit_day: np.ndarray
+
+    @classmethod
+    def none(cls) -> ActivityArrays:
+        empty = np.zeros(0, np.int64)
+        return cls(empty, empty, empty, empty, np.zeros(0, np.float64), empty, empty)
+
+
+def _latest(record_days: np.ndarray, group: np.ndarray, days: np.ndarray, depth: int) -> None:
+    """Write the ``depth`` latest days of each group into ``record_days`` (depth, groups), newest first."""
+    if days.size == 0:
+        return
+    if days.size == 1:
+        record_days.reshape(depth, -1)[0, group[0]] = days[0]
+        return
+    order = np.lexsort((-days, group))
+    group, days = group[order], days[order]
+    first = np.r_[True, group[1:] != group[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(group.size), 0))
+    rank = np.arange(group.size) - start
+    keep = rank < depth
+    record_days.reshape(depth, -1)[rank[keep], group[keep]] = days[keep]
+
+
+def _decayed(target: np.ndarray, index: np.ndarray, age: np.ndarray, weights: np.ndarray | None = None) -> None:
+    """Add ½^(age / 30) (times ``weights``) at ``index`` of ``target``."""
+    if index.size == 0:
+        return
+    factor = np.power(np.float64(ACTIVITY_DECAY), age)
+    np.add.at(target.reshape(-1), index, (factor if weights is None else factor * weights).astype(np.float32))
+
+
+def _replay_streaks(
+    record: GoldenRecord, rules: ContactRules, cell: np.ndarray, days: np.ndarray, engaged: np.ndarray
+) -> None:
+    """Ignored streaks and suppression, as ``GoldenRecord.log_contacts`` would have applied them in order.
+
+    Within each (channel, customer) cell, sorted by day, a contact's streak position is the number
+    of ignored contacts since the cell's last engaged one. With suppression after K ignored
+    contacts, every K-th position pauses the channel until day + 1 + pause and restarts the count,
+    so the streak left is the last position modulo K and the pause is the latest trigger's.
+    """
+    if cell.size == 0:
+        return
+    order = np.lexsort((days, cell))
+    cell, days, ignored = cell[order], days[order], ~engaged[order]
+    counted = np.cumsum(ignored)
+    restart = np.r_[True, cell[1:] != cell[:-1]] | ~ignored
+    run_start = np.maximum.accumulate(np.where(restart, np.arange(cell.size), 0))
+    before_run = counted[run_start] - ignored[run_start]
+    position = np.where(ignored, counted - before_run, 0)
+    last = np.r_[cell[1:] != cell[:-1], True]
+    streak = position[last]
+    if rules.suppress_after:
+        trigger = (position > 0) & (position % rules.suppress_after == 0)
+        np.maximum.at(record.suppressed_until.reshape(-1), cell[trigger], days[trigger] + 1 + rules.pause_days)
+        streak = streak % rules.suppress_after
+    record.ignored_streak.reshape(-1)[cell[last]] = streak
+
+
+def _log_contacts(record: GoldenRecord, rules: ContactRules, contacts: ContactArrays) -> None:
+    n = record.size
+    row, day = contacts.row, contacts.day
+    cell = contacts.channel * n + row
+    age = record.today[row] - day
+    _latest(record.contact_days, cell, day, rules.channel_history)
+    record.contact_days[1:, rules.cap_contacts == 1] = NEVER  # a one-contact cap reads only the newest
+    _latest(record.any_contact_days, row, day, rules.any_history)
+    np.maximum.at(record.last_message_day.reshape(-1), contacts.message_type * n + row, day)
+    _decayed(record.contacts_ewm, cell, age)
+    engaged = contacts.engaged
+    np.maximum.at(record.last_engaged_day.reshape(-1), cell[engaged], day[engaged])
+    np.maximum.at(record.last_activity_day, row[engaged], day[engaged])
+    _decayed(record.engagements_ewm, cell[engaged], age[engaged])
+    _replay_streaks(record, rules, cell, day, engaged)
+
+
+def _log_activity(record: GoldenRecord, activity: ActivityArrays) -> None:
+    record.consent.reshape(-1)[activity.unsubscribe_channel * record.size + activity.unsubscribe_row] = False
+    row, day = activity.purchase_row, activity.purchase_day
+    np.maximum.at(record.last_purchase_day, row, day)
+    np.maximum.at(record.last_activity_day, row, day)
+    age = record.today[row] - day
+    _decayed(record.purchases_ewm, row, age)
+    _decayed(record.spend_ewm, row, age, activity.purchase_value)
+    np.maximum.at(record.last_activity_day, activity.visit_row, activity.visit_day)
+
+
+def build_record(
+    rules: ContactRules,
+    message_types: int,
+    customers: CustomerArrays,
+    contacts: ContactArrays,
+    activity: ActivityArrays | None = None,
+) -> GoldenRecord:
+    """The golden records of ``customers`` from their past ``contacts`` and ``activity``.
+
+    Events on or after a customer's today must already be left out by the caller.
+    """
+    n = customers.today.shape[0]
+    record = GoldenRecord.empty(n, customers.consent.shape[0], message_types, rules.channel_history, rules.any_history)
+    record.today[:] = customers.today
+    record.alive[:] = customers.alive
+    record.segment[:] = customers.segment
+    record.value_tier[:] = customers.value_tier
+    record.tenure[:] = customers.tenure
+    record.onboarding_days[:] = customers.onboarding_days
+    record.consent[:] = customers.consent
+    record.last_purchase_day[:] = customers.last_purchase_day
+    record.last_activity_day[:] = customers.last_activity_day
+    record.purchases_ewm[:] = customers.purchases_ewm
+    record.spend_ewm[:] = customers.spend_ewm
+    if contacts.row.size:
+        _log_contacts(record, rules, contacts)
+    if activity is not None:
+        _log_activity(record, activity)
+    return record

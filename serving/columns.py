@@ -1,0 +1,101 @@
+"""Validated decision requests → the arrays ``envs.record_builder`` turns into golden records.
+
+A history item becomes a contact (engaged when opened, clicked or converted) and, when the outcome
+was ``unsubscribed``, an unsubscribe on its channel. Purchases are not read from the history: the
+request's golden-record fields (``last_purchase_day``, ``purchase_frequency``, ``spend``) already
+count them, contact conversions included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs.record import NEVER
+from envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays
+from serving.requests import ENGAGED_OUTCOMES
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Name → index lookups of one artifact's channels, messages (to their type) and segments."""
+
+    channel: dict[str, int]
+    message_type: dict[str, int]
+    segment: dict[str, int]
+
+
+@dataclass
+class RequestColumns:
+    """A batch of requests as arrays: the customers, their past contacts and their unsubscribes."""
+
+    customer_id: list[str]
+    customers: CustomerArrays
+    contacts: ContactArrays
+    activity: ActivityArrays
+
+    @property
+    def size(self) -> int:
+        return len(self.customer_id)
+
+
+def _day_or_never(day: int | None) -> int:
+    return NEVER if day is None else day
+
+
+def _customers(requests: list[Any], vocabulary: Vocabulary) -> CustomerArrays:
+    channels = list(vocabulary.channel)
+    n = len(requests)
+    return CustomerArrays(
+        today=np.array([r.today for r in requests], np.int64),
+        segment=np.array([vocabulary.segment[r.segment] for r in requests], np.int64),
+        value_tier=np.array([r.value_tier for r in requests], np.int64),
+        tenure=np.array([r.tenure_days for r in requests], np.int64),
+        onboarding_days=np.array([r.onboarding_days for r in requests], np.int64),
+        consent=np.array([[r.consent[c] for r in requests] for c in channels], bool).reshape(len(channels), n),
+        last_purchase_day=np.array([_day_or_never(r.last_purchase_day) for r in requests], np.int64),
+        last_activity_day=np.array([_day_or_never(r.last_activity_day) for r in requests], np.int64),
+        purchases_ewm=np.array([r.purchase_frequency for r in requests], np.float32),
+        spend_ewm=np.array([r.spend for r in requests], np.float32),
+        alive=np.ones(n, bool),
+    )
+
+
+def _history(requests: list[Any], vocabulary: Vocabulary) -> tuple[ContactArrays, ActivityArrays]:
+    rows: list[int] = []
+    days: list[int] = []
+    channels: list[int] = []
+    types: list[int] = []
+    engaged: list[bool] = []
+    unsubscribed: list[int] = []
+    for row, request in enumerate(requests):
+        for item in request.history:
+            if item.outcome == "unsubscribed":
+                unsubscribed.append(len(rows))
+            rows.append(row)
+            days.append(item.day)
+            channels.append(vocabulary.channel[item.channel])
+            types.append(vocabulary.message_type[item.message])
+            engaged.append(item.outcome in ENGAGED_OUTCOMES)
+    if not rows:
+        return ContactArrays.none(), ActivityArrays.none()
+    contacts = ContactArrays(
+        row=np.array(rows, np.int64),
+        day=np.array(days, np.int64),
+        channel=np.array(channels, np.int64),
+        message_type=np.array(types, np.int64),
+        engaged=np.array(engaged, bool),
+    )
+    activity = ActivityArrays.none()
+    if unsubscribed:
+        activity.unsubscribe_row = contacts.row[unsubscribed]
+        activity.unsubscribe_channel = contacts.channel[unsubscribed]
+    return contacts, activity
+
+
+def request_columns(requests: list[Any], vocabulary: Vocabulary) -> RequestColumns:
+    """Arrays of validated requests (``serving.requests`` models), in request order."""
+    contacts, activity = _history(requests, vocabulary)
+    return RequestColumns([r.customer_id for r in requests], _customers(requests, vocabulary), contacts, activity)

@@ -1,0 +1,225 @@
+"""Real-time next-best-action decisions from an exported policy artifact.
+
+``DecisionEngine.load(DIR)`` verifies the artifact (``serving.artifact``), rebuilds the scenario's
+action catalogue and contact rules from the manifest, and checks that ``envs.features`` encodes
+exactly the manifest's feature spec. A decision then runs the simulator's own code:
+
+request → ``envs.record_builder`` golden record → ``envs.rules`` checks → ``envs.features``
+observation → the ONNX policy's masked logits → the best allowed action.
+
+Masked actions get −∞ before the choice, so a blocked action is never returned whatever the model
+prefers. Greedy by default; with ``epsilon`` > 0 a uniformly random allowed action replaces the
+greedy one with probability epsilon, and every decision records the propensity of the action it
+chose, (1 − ε)·[greedy] + ε / #allowed, for off-policy evaluation. Imports numpy, onnxruntime and
+pydantic only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.catalogue import ActionCatalogue
+from envs.features import encode, feature_spec
+from envs.record_builder import build_record
+from envs.rules import RULE_NAMES, ContactRules, mask_from_channels, rule_checks
+from envs.scenario import Scenario
+from serving.artifact import ArtifactError, PolicyArtifact
+from serving.columns import RequestColumns, Vocabulary, request_columns
+from serving.requests import DecisionRequestBase, RequestModels
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision: the action (channel and message, or none), why, and how it was chosen."""
+
+    decision_id: str
+    customer_id: str
+    day: int
+    channel: str | None
+    message: str | None
+    action_index: int
+    propensity: float
+    explored: bool
+    model: dict[str, str]
+    allowed: list[dict[str, Any]]
+    """Every allowed action with its score: the policy's probability of choosing it."""
+    blocked: list[dict[str, Any]]
+    """Every blocked action with the contact rules that block it."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "customer_id": self.customer_id,
+            "day": self.day,
+            "action": {"index": self.action_index, "channel": self.channel, "message": self.message},
+            "propensity": self.propensity,
+            "explored": self.explored,
+            "model": self.model,
+            "allowed": self.allowed,
+            "blocked": self.blocked,
+        }
+
+
+@dataclass
+class DecisionBatch:
+    """Decisions for a batch, as arrays; ``decisions()`` materialises the per-customer responses."""
+
+    columns: RequestColumns
+    action: np.ndarray  # (N,) chosen action index
+    propensity: np.ndarray  # (N,)
+    explored: np.ndarray  # (N,) bool
+    scores: np.ndarray  # (N, A) policy probabilities, 0 where blocked
+    mask: np.ndarray  # (N, A) bool
+    rule_passes: np.ndarray  # (R, C, N) bool: each rule's verdict per channel
+    id_prefix: str
+    engine: DecisionEngine
+
+    @property
+    def size(self) -> int:
+        return int(self.action.shape[0])
+
+    def decision_ids(self) -> list[str]:
+        return [f"{self.id_prefix}{i:08x}" for i in range(self.size)]
+
+    def decision(self, i: int) -> Decision:
+        engine, action = self.engine, int(self.action[i])
+        channel, message = engine.actions[action]
+        allowed = np.flatnonzero(self.mask[i])
+        return Decision(
+            decision_id=f"{self.id_prefix}{i:08x}",
+            customer_id=self.columns.customer_id[i],
+            day=int(self.columns.customers.today[i]),
+            channel=channel,
+            message=message,
+            action_index=action,
+            propensity=float(self.propensity[i]),
+            explored=bool(self.explored[i]),
+            model=engine.model,
+            allowed=[engine.scored(a, float(self.scores[i, a])) for a in allowed.tolist()],
+            blocked=[engine.blocked(a, self.rule_passes[:, :, i]) for a in np.flatnonzero(~self.mask[i]).tolist()],
+        )
+
+    def decisions(self) -> list[Decision]:
+        return [self.decision(i) for i in range(self.size)]
+
+
+class DecisionEngine:
+    """Loads a verified artifact once; decides for one request or a batch."""
+
+    def __init__(self, artifact: PolicyArtifact, epsilon: float = 0.0, seed: int | None = None) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon: expected a probability in [0, 1], got {epsilon}")
+        self.artifact, self.epsilon = artifact, epsilon
+        manifest = artifact.manifest
+        self.scenario = Scenario.model_validate(manifest["scenario"])
+        self.catalogue = ActionCatalogue.from_scenario(self.scenario)
+        self.rules = ContactRules.from_scenario(self.scenario)
+        self.segments = len(self.scenario.segments)
+        spec = feature_spec(self.catalogue, list(self.scenario.segments)).to_json()
+        if spec != manifest["features"]:
+            raise ArtifactError("manifest.json: 'features' differ from this version's feature encoder")
+        self.model = {"name": str(manifest["model"]["name"]), "version": str(manifest["model"]["version"])}
+        self.models = RequestModels.for_manifest(manifest)
+        self.vocabulary = Vocabulary(
+            channel={c: i for i, c in enumerate(self.catalogue.channels)},
+            message_type=dict(zip(self.catalogue.messages, self.catalogue.message_type_index.tolist(), strict=True)),
+            segment={s: i for i, s in enumerate(self.scenario.segments)},
+        )
+        self.actions: list[tuple[str | None, str | None]] = [(None, None)] + [
+            (self.catalogue.channels[c], self.catalogue.messages[m])
+            for c, m in zip(self.catalogue.action_channel[1:], self.catalogue.action_message[1:], strict=True)
+        ]
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def load(
+        cls, root: str | Path, epsilon: float = 0.0, seed: int | None = None, manifest_sha256: str | None = None
+    ) -> DecisionEngine:
+        return cls(PolicyArtifact.load(root, manifest_sha256), epsilon, seed)
+
+    # -- explanations -------------------------------------------------------------------------
+
+    def scored(self, action: int, score: float) -> dict[str, Any]:
+        channel, message = self.actions[action]
+        return {"channel": channel, "message": message, "score": score}
+
+    def blocked(self, action: int, passes: np.ndarray) -> dict[str, Any]:
+        """``passes``: (R, C) rule verdicts of one customer."""
+        channel, message = self.actions[action]
+        column = passes[:, self.catalogue.action_channel[action]]
+        return {"channel": channel, "message": message, "rules": [n for n, ok in zip(RULE_NAMES, column) if not ok]}
+
+    # -- deciding -----------------------------------------------------------------------------
+
+    def decide(self, request: DecisionRequestBase | dict[str, Any]) -> Decision:
+        """The decision for one request (a validated model or a dict, validated here)."""
+        return self.decide_columns(request_columns([self.models.validate_request(request)], self.vocabulary)).decision(0)
+
+    def decide_batch(self, requests: Any) -> DecisionBatch:
+        """Decisions for a sequence of requests (models or dicts), or a pandas DataFrame of them."""
+        if hasattr(requests, "to_dict") and hasattr(requests, "columns"):
+            from serving.frames import frame_requests
+
+            requests = frame_requests(requests)
+        validated = [self.models.validate_request(r) for r in requests]
+        return self.decide_columns(request_columns(validated, self.vocabulary))
+
+    def decide_columns(self, columns: RequestColumns) -> DecisionBatch:
+        """The vectorised core: records, rules, features, policy, choice."""
+        record = build_record(
+            self.rules, len(self.catalogue.type_names), columns.customers, columns.contacts, columns.activity
+        )
+        checks = rule_checks(record, self.rules)
+        passes = np.stack([checks[name] for name in RULE_NAMES])
+        allowed_channels = passes.all(axis=0) & record.alive
+        observations = encode(record, self.rules, self.segments, allowed=allowed_channels)
+        mask = mask_from_channels(allowed_channels, self.catalogue)
+        logits = self.artifact.logits(observations, mask)
+        logits = np.where(mask, logits, -np.inf)  # never serve a blocked action, whatever the model says
+        scores = np.exp(logits - logits.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+        action, propensity, explored = self._choose(logits, mask)
+        return DecisionBatch(
+            columns, action, propensity, explored, scores, mask, passes, uuid.uuid4().hex[:16], self
+        )
+
+    def _choose(self, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        greedy = logits.argmax(axis=1)
+        n = greedy.shape[0]
+        if self.epsilon == 0.0:
+            return greedy, np.ones(n), np.zeros(n, bool)
+        count = mask.sum(axis=1)
+        explored = self.rng.random(n) < self.epsilon
+        uniform = np.where(mask, self.rng.random(mask.shape), -1.0).argmax(axis=1)
+        action = np.where(explored, uniform, greedy)
+        propensity = (1.0 - self.epsilon) * (action == greedy) + self.epsilon / count
+        return action, propensity, explored
+
+    # -- examples -----------------------------------------------------------------------------
+
+    def example_request(self) -> dict[str, Any]:
+        """A valid request for this artifact (for docs, smoke tests and benchmarks)."""
+        channel, message = self.actions[1]
+        today = 400
+        return {
+            "customer_id": "example-0001",
+            "today": today,
+            "segment": next(iter(self.scenario.segments)),
+            "value_tier": 1,
+            "tenure_days": 365,
+            "onboarding_days": 30,
+            "last_purchase_day": today - 20,
+            "last_activity_day": today - 6,
+            "purchase_frequency": 0.8,
+            "spend": 45.0,
+            "consent": dict.fromkeys(self.catalogue.channels, True),
+            "history": [
+                {"day": today - 9, "channel": channel, "message": message, "outcome": "delivered"},
+                {"day": today - 6, "channel": channel, "message": message, "outcome": "opened"},
+            ],
+        }
