@@ -79,6 +79,14 @@ class ActivityArrays:
         return cls(empty, empty, empty, empty, np.zeros(0, np.float64), empty, empty)
 
 
+def _starts(group: np.ndarray) -> np.ndarray:
+    """True where a sorted ``group`` array starts a new group."""
+    first = np.empty(group.shape, bool)
+    first[:1] = True
+    np.not_equal(group[1:], group[:-1], out=first[1:])
+    return first
+
+
 def _latest(record_days: np.ndarray, group: np.ndarray, days: np.ndarray, depth: int) -> None:
     """Write the ``depth`` latest days of each group into ``record_days`` (depth, groups), newest first."""
     if days.size == 0:
@@ -88,7 +96,7 @@ def _latest(record_days: np.ndarray, group: np.ndarray, days: np.ndarray, depth:
         return
     order = np.lexsort((-days, group))
     group, days = group[order], days[order]
-    first = np.r_[True, group[1:] != group[:-1]]
+    first = _starts(group)
     start = np.maximum.accumulate(np.where(first, np.arange(group.size), 0))
     rank = np.arange(group.size) - start
     keep = rank < depth
@@ -118,11 +126,13 @@ def _replay_streaks(
     order = np.lexsort((days, cell))
     cell, days, ignored = cell[order], days[order], ~engaged[order]
     counted = np.cumsum(ignored)
-    restart = np.r_[True, cell[1:] != cell[:-1]] | ~ignored
+    first = _starts(cell)
+    restart = first | ~ignored
     run_start = np.maximum.accumulate(np.where(restart, np.arange(cell.size), 0))
     before_run = counted[run_start] - ignored[run_start]
     position = np.where(ignored, counted - before_run, 0)
-    last = np.r_[cell[1:] != cell[:-1], True]
+    last = np.empty_like(first)
+    last[:-1], last[-1] = first[1:], True
     streak = position[last]
     if rules.suppress_after:
         trigger = (position > 0) & (position % rules.suppress_after == 0)
@@ -159,6 +169,35 @@ def _log_activity(record: GoldenRecord, activity: ActivityArrays) -> None:
     np.maximum.at(record.last_activity_day, activity.visit_row, activity.visit_day)
 
 
+def _record_of(customers: CustomerArrays, message_types: int, rules: ContactRules) -> GoldenRecord:
+    """The customers' records before any event: their attributes, and no contact on any channel."""
+    channels, n = customers.consent.shape
+    rows = rules.channel_history * channels + rules.any_history + 2 * channels + message_types
+    never = np.full((rows, n), NEVER, np.int32)  # one allocation for every day field
+    rest = never[rules.channel_history * channels :]
+    return GoldenRecord(
+        today=customers.today.astype(np.int32),
+        alive=customers.alive.astype(bool),
+        segment=customers.segment.astype(np.int64),
+        value_tier=customers.value_tier.astype(np.int64),
+        tenure=customers.tenure.astype(np.int32),
+        onboarding_days=customers.onboarding_days.astype(np.int32),
+        consent=customers.consent.astype(bool),
+        contact_days=never[: rules.channel_history * channels].reshape(rules.channel_history, channels, n),
+        any_contact_days=rest[: rules.any_history],
+        last_engaged_day=rest[rules.any_history : rules.any_history + channels],
+        ignored_streak=np.zeros((channels, n), np.int32),
+        suppressed_until=rest[rules.any_history + channels : rules.any_history + 2 * channels],
+        contacts_ewm=np.zeros((channels, n), np.float32),
+        engagements_ewm=np.zeros((channels, n), np.float32),
+        last_message_day=rest[rules.any_history + 2 * channels : rules.any_history + 2 * channels + message_types],
+        last_purchase_day=customers.last_purchase_day.astype(np.int32),
+        last_activity_day=customers.last_activity_day.astype(np.int32),
+        purchases_ewm=customers.purchases_ewm.astype(np.float32),
+        spend_ewm=customers.spend_ewm.astype(np.float32),
+    )
+
+
 def build_record(
     rules: ContactRules,
     message_types: int,
@@ -170,19 +209,7 @@ def build_record(
 
     Events on or after a customer's today must already be left out by the caller.
     """
-    n = customers.today.shape[0]
-    record = GoldenRecord.empty(n, customers.consent.shape[0], message_types, rules.channel_history, rules.any_history)
-    record.today[:] = customers.today
-    record.alive[:] = customers.alive
-    record.segment[:] = customers.segment
-    record.value_tier[:] = customers.value_tier
-    record.tenure[:] = customers.tenure
-    record.onboarding_days[:] = customers.onboarding_days
-    record.consent[:] = customers.consent
-    record.last_purchase_day[:] = customers.last_purchase_day
-    record.last_activity_day[:] = customers.last_activity_day
-    record.purchases_ewm[:] = customers.purchases_ewm
-    record.spend_ewm[:] = customers.spend_ewm
+    record = _record_of(customers, message_types, rules)
     if contacts.row.size:
         _log_contacts(record, rules, contacts)
     if activity is not None:

@@ -93,17 +93,21 @@ def _customer_checks(record: GoldenRecord, rules: ContactRules) -> tuple[np.ndar
     return global_ok, gap_ok
 
 
+def rule_passes(record: GoldenRecord, rules: ContactRules) -> np.ndarray:
+    """(R, C, N) bool, rules in ``RULE_NAMES`` order: True where a contact on the channel passes the rule."""
+    global_ok, gap_ok = _customer_checks(record, rules)
+    passes = np.empty((len(RULE_NAMES), *record.consent.shape), bool)
+    passes[0] = record.consent
+    passes[1] = _channel_cap_ok(record, rules)
+    passes[2] = global_ok
+    passes[3] = gap_ok
+    np.greater_equal(record.today, record.suppressed_until, out=passes[4])
+    return passes
+
+
 def rule_checks(record: GoldenRecord, rules: ContactRules) -> dict[str, np.ndarray]:
     """Each rule's verdict per (channel, customer), shape (C, N): True where a contact passes it."""
-    global_ok, gap_ok = _customer_checks(record, rules)
-    shape = record.consent.shape
-    return {
-        "consent": record.consent,
-        "channel_cap": _channel_cap_ok(record, rules),
-        "global_cap": np.broadcast_to(global_ok, shape),
-        "min_gap": np.broadcast_to(gap_ok, shape),
-        "suppression": record.today >= record.suppressed_until,
-    }
+    return dict(zip(RULE_NAMES, rule_passes(record, rules), strict=True))
 
 
 def channel_mask(record: GoldenRecord, rules: ContactRules) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 from envs.catalogue import ActionCatalogue
 from envs.features import encode, feature_spec
 from envs.record_builder import build_record
-from envs.rules import RULE_NAMES, ContactRules, mask_from_channels, rule_checks
+from envs.rules import RULE_NAMES, ContactRules, mask_from_channels, rule_passes
 from envs.scenario import Scenario
 from serving.artifact import ArtifactError, PolicyArtifact
 from serving.columns import RequestColumns, Vocabulary, request_columns
@@ -107,6 +107,12 @@ class DecisionBatch:
     def decisions(self) -> list[Decision]:
         return [self.decision(i) for i in range(self.size)]
 
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per decision (``serving.frames.decisions_frame``)."""
+        from serving.frames import decisions_frame
+
+        return decisions_frame(self.decisions())
+
 
 class DecisionEngine:
     """Loads a verified artifact once; decides for one request or a batch."""
@@ -174,8 +180,7 @@ class DecisionEngine:
         record = build_record(
             self.rules, len(self.catalogue.type_names), columns.customers, columns.contacts, columns.activity
         )
-        checks = rule_checks(record, self.rules)
-        passes = np.stack([checks[name] for name in RULE_NAMES])
+        passes = rule_passes(record, self.rules)
         allowed_channels = passes.all(axis=0) & record.alive
         observations = encode(record, self.rules, self.segments, allowed=allowed_channels)
         mask = mask_from_channels(allowed_channels, self.catalogue)

@@ -1,0 +1,194 @@
+"""The decision service: FastAPI on uvicorn over one ``DecisionEngine``.
+
+- ``POST /v1/decide``: one request object, or a list of up to ``max_batch``; returns the
+  decision(s). Every contact it decides on is appended to the event log before it answers.
+- ``POST /v1/outcomes``: one outcome or a list (delivered, opened, clicked, converted,
+  unsubscribed), appended to the event log before it answers ``{"accepted": n}``.
+- ``GET /health``, ``GET /version``; OpenAPI docs at ``/docs`` (the request schema lists the
+  artifact's channels, messages and segments).
+
+Invalid requests get 422 with the path of every bad field and never reach the model; bodies over
+``max_body_bytes`` get 413 before they are read whole.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the endpoints' annotations at runtime,
+# and they name the per-artifact models built inside ``create_app``.
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Union
+
+from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from serving.engine import DecisionEngine
+from serving.event_writer import EventWriter, contact_row, outcome_row
+from serving.requests import OUTCOME_EVENTS
+
+DEFAULT_MAX_BODY = 1 << 20
+"""1 MiB: a full request with the longest allowed history is about 150 KB."""
+DEFAULT_MAX_BATCH = 1000
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``limit`` bytes, by its header or as it streams in."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counted() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"detail": f"request body: over the limit of {self.limit} bytes"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def version_info(engine: DecisionEngine) -> dict[str, Any]:
+    manifest = engine.artifact.manifest
+    raw = (engine.artifact.root / "manifest.json").read_bytes()
+    return {
+        "model": engine.model,
+        "source_run": manifest.get("source_run"),
+        "scenario": engine.scenario.name,
+        "format_version": manifest["format_version"],
+        "manifest_sha256": hashlib.sha256(raw).hexdigest(),
+        "actions": len(engine.actions),
+        "epsilon": engine.epsilon,
+    }
+
+
+def _invalid(exc: ValidationError) -> Response:
+    """422 naming every bad field as its path in the body (inputs are not echoed: they may be NaN)."""
+    detail = [
+        {"loc": ["body", *error["loc"]], "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    return _json({"detail": detail}, 422)
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), status, media_type="application/json")
+
+
+def _one_or_many(model: type[BaseModel], max_batch: int) -> tuple[TypeAdapter, dict[str, Any]]:
+    """A validator of one object or a list of them, and its JSON schema for the OpenAPI docs."""
+    many = TypeAdapter(Annotated[list[model], Field(min_length=1, max_length=max_batch)])  # type: ignore[valid-type]
+    schema = TypeAdapter(Union[model, list[model]]).json_schema()  # type: ignore[valid-type]
+    return many, {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def _parse(request: Request, model: type[BaseModel], many: TypeAdapter) -> Any:
+    """The body validated as one ``model`` or a list of them, straight from JSON bytes."""
+    body = await request.body()
+    return many.validate_json(body) if body.lstrip()[:1] == b"[" else model.model_validate_json(body)
+
+
+def create_app(
+    engine: DecisionEngine,
+    writer: EventWriter,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> Any:
+    """The service for ``engine``, logging to ``writer``; wrapped in the body-size limit."""
+    request_model, outcome_model = engine.models.request, engine.models.outcome
+    requests, decide_docs = _one_or_many(request_model, max_batch)
+    outcomes, outcome_docs = _one_or_many(outcome_model, max_batch)
+    app = FastAPI(
+        title="journeylab decision service",
+        version=f"{engine.model['name']} {engine.model['version']}",
+        description="Next-best-action decisions under the simulator's contact rules.",
+    )
+    info = version_info(engine)
+
+    @app.post("/v1/decide", openapi_extra=decide_docs)
+    async def decide(request: Request) -> Response:
+        """One decision per request: a request object in, a decision out; a list in, a list out."""
+        try:
+            parsed = await _parse(request, request_model, requests)
+        except ValidationError as exc:
+            return _invalid(exc)
+        if isinstance(parsed, list):
+            decisions = engine.decide_batch(parsed).decisions()
+            writer.append([contact_row(d) for d in decisions if d.channel is not None])
+            return _json([d.to_dict() for d in decisions])
+        decision = engine.decide(parsed)
+        if decision.channel is not None:
+            writer.append([contact_row(decision)])
+        return _json(decision.to_dict())
+
+    @app.post("/v1/outcomes", openapi_extra=outcome_docs)
+    async def report(request: Request) -> Response:
+        """Outcomes of served contacts (or organic purchases), appended to the event log."""
+        try:
+            parsed = await _parse(request, outcome_model, outcomes)
+        except ValidationError as exc:
+            return _invalid(exc)
+        items = parsed if isinstance(parsed, list) else [parsed]
+        writer.append([outcome_row(o, OUTCOME_EVENTS[o.outcome]) for o in items])
+        return _json({"accepted": len(items)})
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": engine.model, "events_written": writer.written}
+
+    @app.get("/version")
+    async def version() -> dict[str, Any]:
+        return info
+
+    return BodyLimit(app, max_body_bytes)
+
+
+def serve(
+    engine: DecisionEngine,
+    log_path: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    fsync: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+) -> None:
+    """Run the service until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    writer = EventWriter(log_path, fsync=fsync)
+    try:
+        uvicorn.run(
+            create_app(engine, writer, max_body_bytes),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            http="httptools",
+        )
+    finally:
+        writer.close()
