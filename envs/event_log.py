@@ -4,7 +4,7 @@
 |---|---|---|
 | customer_id | string | stable id |
 | day | int ≥ 0 | days since the log's start |
-| event | string | contact, open, click, visit, conversion, unsubscribe, churn |
+| event | string | contact, delivered, open, click, visit, conversion, unsubscribe, churn |
 | channel | string or null | channel of a contact or of the response |
 | message | string or null | message of a contact |
 | value | float | revenue of a conversion, else 0 |
@@ -25,7 +25,17 @@ import pandas as pd
 
 from envs.dynamics import DayOutcome
 
-EVENT_TYPES: tuple[str, ...] = ("contact", "open", "click", "visit", "conversion", "unsubscribe", "churn")
+EVENT_TYPES: tuple[str, ...] = (
+    "contact",
+    "delivered",
+    "open",
+    "click",
+    "visit",
+    "conversion",
+    "unsubscribe",
+    "churn",
+)
+"""DESIGN.md's types, plus ``delivered``: the delivery receipt the decision service logs for a contact."""
 COLUMNS: tuple[str, ...] = ("customer_id", "day", "event", "channel", "message", "value", "decision_id", "propensity")
 REQUIRED: tuple[str, ...] = ("customer_id", "day", "event")
 
@@ -83,11 +93,18 @@ def validate_events(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_events(path: str | Path) -> pd.DataFrame:
-    """Read a parquet or CSV event log and validate it."""
+    """Read a parquet, CSV or JSON-lines (the decision service's) event log and validate it."""
     path = Path(path)
     if not path.exists():
         raise EventLogError(f"event log {path} does not exist")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif path.suffix in (".jsonl", ".json"):
+        frame = pd.read_json(path, lines=True, dtype={"customer_id": str, "decision_id": str})
+        if frame.empty:
+            frame = pd.DataFrame(columns=list(COLUMNS))
+    else:
+        frame = pd.read_csv(path)
     return validate_events(frame)
 
 

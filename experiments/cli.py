@@ -250,18 +250,22 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeylab", description="Customer-journey simulation and RL lab")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_scenarios, _add_simulate, _add_evaluate, _add_train, _add_sweep, _add_data, _add_demo):
+    from experiments.cli_serving import add_export, add_promote, add_serve
+
+    adders = (_add_scenarios, _add_simulate, _add_evaluate, _add_train, _add_sweep, _add_data, _add_demo)
+    for add in (*adders, add_export, add_promote, add_serve):
         add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from experiments.cli_serving import ServingUsageError
     from experiments.ray_runtime import RayConnectionError
 
     try:
         return int(args.handler(args))
-    except (ScenarioError, UsageError, RayConnectionError) as exc:
+    except (ScenarioError, UsageError, RayConnectionError, ServingUsageError) as exc:
         print(f"journeylab {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -175,15 +175,19 @@ class DecisionEngine:
         validated = [self.models.validate_request(r) for r in requests]
         return self.decide_columns(request_columns(validated, self.vocabulary))
 
-    def decide_columns(self, columns: RequestColumns) -> DecisionBatch:
-        """The vectorised core: records, rules, features, policy, choice."""
+    def observe(self, columns: RequestColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The simulator's view of a batch: observations (N, F), action mask (N, A), rule verdicts (R, C, N)."""
         record = build_record(
             self.rules, len(self.catalogue.type_names), columns.customers, columns.contacts, columns.activity
         )
         passes = rule_passes(record, self.rules)
         allowed_channels = passes.all(axis=0) & record.alive
         observations = encode(record, self.rules, self.segments, allowed=allowed_channels)
-        mask = mask_from_channels(allowed_channels, self.catalogue)
+        return observations, mask_from_channels(allowed_channels, self.catalogue), passes
+
+    def decide_columns(self, columns: RequestColumns) -> DecisionBatch:
+        """The vectorised core: records, rules, features, policy, choice."""
+        observations, mask, passes = self.observe(columns)
         logits = self.artifact.logits(observations, mask)
         logits = np.where(mask, logits, -np.inf)  # never serve a blocked action, whatever the model says
         scores = np.exp(logits - logits.max(axis=1, keepdims=True))
