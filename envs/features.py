@@ -16,7 +16,7 @@ from envs.record import GoldenRecord
 from envs.rules import ContactRules, channel_mask
 
 try:  # the ufunc np.clip ends in: np.clip's Python wrappers cost ~2 µs a call, which batch-1 serving feels
-    from numpy._core.umath import clip as _clip
+    from numpy._core.umath import clip as _clip  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - numpy 1.x
     _clip = np.clip  # type: ignore[assignment]
 

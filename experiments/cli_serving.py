@@ -107,6 +107,8 @@ def serve(args: argparse.Namespace) -> int:
         raise ServingUsageError(f"--epsilon: expected a probability in [0, 1], got {args.epsilon}")
     with tempfile.TemporaryDirectory() as scratch:
         engine = _load_engine(args.source, Path(scratch), args.epsilon, args.seed)
-        print(f"serving {engine.model['name']} {engine.model['version']} on http://{args.host}:{args.port} (docs: /docs)")
+        print(
+            f"serving {engine.model['name']} {engine.model['version']} on http://{args.host}:{args.port} (docs: /docs)"
+        )
         run_service(engine, str(args.log), args.host, args.port, args.fsync, args.max_body_bytes)
     return 0

@@ -42,7 +42,9 @@ def _run(run_id: str) -> Any:
     except MlflowException:
         raise RegistryError(f"run '{run_id}': no such MLflow run in {_tracking_uri()}") from None
     if run.data.tags.get("kind") != "learned":
-        raise RegistryError(f"run '{run_id}': not a training run (kind={run.data.tags.get('kind')!r}); nothing to export")
+        raise RegistryError(
+            f"run '{run_id}': not a training run (kind={run.data.tags.get('kind')!r}); nothing to export"
+        )
     return run
 
 
@@ -89,7 +91,7 @@ def manifest_digest(artifact: Path) -> str:
 def signature(engine: Any) -> Any:
     """Input: the request frame's columns (history as a list of objects); output: the decision columns."""
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
+    from mlflow.types.schema import Array, ColSpec, Object, Property, Schema, TensorSpec
 
     history = Array(
         Object(
@@ -101,7 +103,7 @@ def signature(engine: Any) -> Any:
             ]
         )
     )
-    inputs = [
+    inputs: list[ColSpec | TensorSpec] = [
         ColSpec("string", "customer_id"),
         ColSpec("long", "today"),
         ColSpec("string", "segment"),
@@ -115,7 +117,7 @@ def signature(engine: Any) -> Any:
         *[ColSpec("boolean", f"consent_{c}") for c in engine.catalogue.channels],
         ColSpec(history, "history", required=False),
     ]
-    outputs = [
+    outputs: list[ColSpec | TensorSpec] = [
         ColSpec("string", "decision_id"),
         ColSpec("string", "customer_id"),
         ColSpec("long", "day"),
@@ -187,7 +189,13 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
                 "(another promotion ran at the same time); promote again"
             )
     _client().set_registered_model_alias(name, alias, existing.version)
-    return {"name": name, "version": str(existing.version), "alias": alias, "uri": f"models:/{name}@{alias}", "run_id": run_id}
+    return {
+        "name": name,
+        "version": str(existing.version),
+        "alias": alias,
+        "uri": f"models:/{name}@{alias}",
+        "run_id": run_id,
+    }
 
 
 def resolve_artifact(uri: str, into: Path) -> tuple[Path, str | None]:

@@ -158,13 +158,19 @@ class DecisionEngine:
         """``passes``: (R, C) rule verdicts of one customer."""
         channel, message = self.actions[action]
         column = passes[:, self.catalogue.action_channel[action]]
-        return {"channel": channel, "message": message, "rules": [n for n, ok in zip(RULE_NAMES, column) if not ok]}
+        return {
+            "channel": channel,
+            "message": message,
+            "rules": [n for n, ok in zip(RULE_NAMES, column, strict=True) if not ok],
+        }
 
     # -- deciding -----------------------------------------------------------------------------
 
     def decide(self, request: DecisionRequestBase | dict[str, Any]) -> Decision:
         """The decision for one request (a validated model or a dict, validated here)."""
-        return self.decide_columns(request_columns([self.models.validate_request(request)], self.vocabulary)).decision(0)
+        return self.decide_columns(request_columns([self.models.validate_request(request)], self.vocabulary)).decision(
+            0
+        )
 
     def decide_batch(self, requests: Any) -> DecisionBatch:
         """Decisions for a sequence of requests (models or dicts), or a pandas DataFrame of them."""
@@ -193,9 +199,7 @@ class DecisionEngine:
         scores = np.exp(logits - logits.max(axis=1, keepdims=True))
         scores /= scores.sum(axis=1, keepdims=True)
         action, propensity, explored = self._choose(logits, mask)
-        return DecisionBatch(
-            columns, action, propensity, explored, scores, mask, passes, uuid.uuid4().hex[:16], self
-        )
+        return DecisionBatch(columns, action, propensity, explored, scores, mask, passes, uuid.uuid4().hex[:16], self)
 
     def _choose(self, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         greedy = logits.argmax(axis=1)

@@ -87,7 +87,9 @@ class DecisionRequestBase(_Strict):
     def _consent_for_every_channel(self) -> DecisionRequestBase:
         missing = [c for c in self.channels if c not in self.consent]
         if missing:
-            raise ValueError(f"consent: missing channel(s) {missing}; give true or false for each of {list(self.channels)}")
+            raise ValueError(
+                f"consent: missing channel(s) {missing}; give true or false for each of {list(self.channels)}"
+            )
         return self
 
     @model_validator(mode="after")
@@ -98,7 +100,9 @@ class DecisionRequestBase(_Strict):
                 raise ValueError(f"{name}: day {day} must be between {EARLIEST_DAY} and today ({self.today})")
         for i, item in enumerate(self.history):
             if not EARLIEST_DAY <= item.day <= self.today:
-                raise ValueError(f"history[{i}].day: day {item.day} must be between {EARLIEST_DAY} and today ({self.today})")
+                raise ValueError(
+                    f"history[{i}].day: day {item.day} must be between {EARLIEST_DAY} and today ({self.today})"
+                )
         return self
 
 
@@ -136,9 +140,7 @@ class RequestModels:
     @classmethod
     def build(cls, channels: tuple[str, ...], messages: tuple[str, ...], segments: tuple[str, ...]) -> RequestModels:
         channel, message = _choice(channels), _choice(messages)
-        item = create_model(
-            "HistoryItem", __base__=HistoryItemBase, channel=(channel, ...), message=(message, ...)
-        )
+        item = create_model("HistoryItem", __base__=HistoryItemBase, channel=(channel, ...), message=(message, ...))
         request = create_model(
             "DecisionRequest",
             __base__=DecisionRequestBase,

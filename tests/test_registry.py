@@ -65,7 +65,9 @@ def test_promote_registers_a_pickle_free_pyfunc_that_decides(trained, capsys) ->
     assert set(decisions["model_name"]) == {"ppo_telecom_retention"} and set(decisions["model_version"]) == {"1"}
     expected = engine.decide_batch(frame).to_frame()
     assert decisions["action_index"].tolist() == expected["action_index"].tolist()
-    local = Path(mlflow.artifacts.download_artifacts("models:/ppo_telecom_retention@champion", dst_path=str(folder / "dl")))
+    local = Path(
+        mlflow.artifacts.download_artifacts("models:/ppo_telecom_retention@champion", dst_path=str(folder / "dl"))
+    )
     assert not [p for p in local.rglob("*") if p.suffix in (".pkl", ".pickle", ".cloudpickle")]
     assert model.metadata.get_input_schema().input_names()[:3] == ["customer_id", "today", "segment"]
     # promoting the same run again moves the alias, without registering a second version

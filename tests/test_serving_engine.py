@@ -67,7 +67,9 @@ def _requests_from_simulation(preset: str, overrides: list[str], customers: int,
         outcome_of.update(dict.fromkeys(zip(rows.customer_id, rows.channel, rows.day, strict=True), outcome))
     contacts = events[events["event"] == "contact"]
     history: dict[str, list] = {cid: [] for cid in table.index}
-    for cid, channel, message, day in zip(contacts.customer_id, contacts.channel, contacts.message, contacts.day, strict=True):
+    for cid, channel, message, day in zip(
+        contacts.customer_id, contacts.channel, contacts.message, contacts.day, strict=True
+    ):
         outcome = outcome_of.get((cid, channel, day), "delivered")
         history[cid].append({"day": int(day), "channel": channel, "message": message, "outcome": outcome})
     requests = []
@@ -126,7 +128,9 @@ def test_the_models_favourite_action_is_never_served_when_a_rule_blocks_it(tmp_p
     reasons = {(b["channel"], b["message"]): b["rules"] for b in blocked.blocked}
     assert reasons[engine.actions[favourite]] == ["consent"]
     assert all(a["channel"] != "sms" for a in blocked.allowed)
-    observations, mask, _ = engine.observe(request_columns([engine.models.validate_request(request)], engine.vocabulary))
+    observations, mask, _ = engine.observe(
+        request_columns([engine.models.validate_request(request)], engine.vocabulary)
+    )
     unmasked = engine.artifact.logits(observations, np.ones_like(mask, np.float32))
     assert unmasked.argmax() == favourite  # the model still prefers it: only the rules stopped it
 
@@ -154,7 +158,10 @@ def test_decide_batch_equals_one_by_one_and_accepts_a_dataframe(artifact: Path) 
     assert [d.action_index for d in batch] == [d.action_index for d in one_by_one]
     assert [d.allowed for d in batch] == [d.allowed for d in one_by_one]
     assert [d.blocked for d in batch] == [d.blocked for d in one_by_one]
-    flat = [{**{k: v for k, v in r.items() if k != "consent"}, **{f"consent_{c}": v for c, v in r["consent"].items()}} for r in requests]
+    flat = [
+        {**{k: v for k, v in r.items() if k != "consent"}, **{f"consent_{c}": v for c, v in r["consent"].items()}}
+        for r in requests
+    ]
     frame = engine.decide_batch(pd.DataFrame(flat)).to_frame()
     assert frame["action_index"].tolist() == [d.action_index for d in batch]
     assert frame["customer_id"].tolist() == [r["customer_id"] for r in requests]

@@ -124,7 +124,12 @@ INVALID = [
         "Input should be 'web', 'call', 'email' or 'sms'",
     ),
     ("missing consent", lambda r: {**r, "consent": {"email": True}}, ["body"], "consent: missing channel(s)"),
-    ("future history", lambda r: {**r, "history": [{"day": 10_000, "channel": "sms", "message": "upsell_offer"}]}, ["body"], "history[0].day"),
+    (
+        "future history",
+        lambda r: {**r, "history": [{"day": 10_000, "channel": "sms", "message": "upsell_offer"}]},
+        ["body"],
+        "history[0].day",
+    ),
     ("not JSON", lambda r: b"{customer_id: 1", ["body"], "Invalid JSON"),
     ("empty batch", lambda r: [], ["body"], "at least 1 item"),
 ]
@@ -147,7 +152,14 @@ def test_an_oversized_body_is_refused_with_413(service: Service, example: dict) 
 
 def test_outcomes_are_accepted_and_logged_and_bad_ones_named(service: Service) -> None:
     outcomes = [
-        {"customer_id": "c-9", "day": 12, "outcome": "opened", "channel": "email", "message": "upsell_offer", "decision_id": "d1"},
+        {
+            "customer_id": "c-9",
+            "day": 12,
+            "outcome": "opened",
+            "channel": "email",
+            "message": "upsell_offer",
+            "decision_id": "d1",
+        },
         {"customer_id": "c-9", "day": 13, "outcome": "converted", "value": 42.5},
     ]
     assert service.post("/v1/outcomes", outcomes) == (200, {"accepted": 2})
@@ -202,6 +214,7 @@ def test_the_service_log_closes_the_loop_into_golden_records(artifact: Path, tmp
     request = {**engine.example_request(), "customer_id": "loop", "history": []}
     try:
         status, decision = service.post("/v1/decide", request)
+        assert status == 200
         channel = decision["action"]["channel"] or "sms"
         message = decision["action"]["message"] or "upsell_offer"
         outcome = {"customer_id": "loop", "day": 400, "outcome": "unsubscribed", "channel": channel, "message": message}
@@ -210,7 +223,9 @@ def test_the_service_log_closes_the_loop_into_golden_records(artifact: Path, tmp
         service.stop()
     events = read_events(service.log)
     if decision["action"]["channel"] is None:  # the policy stayed silent: log the contact we reported on
-        events = pd.concat([events, pd.DataFrame([{**outcome, "event": "contact", "value": 0.0}]).drop(columns="outcome")])
+        events = pd.concat(
+            [events, pd.DataFrame([{**outcome, "event": "contact", "value": 0.0}]).drop(columns="outcome")]
+        )
     params = ScenarioParameters.compile(engine.scenario)
     customers = pd.DataFrame(
         [{"customer_id": "loop", "segment": request["segment"], "value_tier": 1, "tenure_days": 0, "onboarding_days": 30,

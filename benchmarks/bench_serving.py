@@ -1,0 +1,246 @@
+"""Decision-service speed: in-process decisions, batch decisions and HTTP under load, in one run.
+
+- **decide (batch 1)**: ``engine.decide(request)`` on a validated request — golden record,
+  contact rules, feature encoding, the ONNX policy, the choice and the response object — p50 / p99
+  over many calls; the reference is the ONNX model alone on one row (``artifact.logits``),
+  measured in the same run, so the ratio says what the simulator's code costs around the model.
+  Also reported: ``decide`` from a plain dict (pydantic validation included).
+- **decide_batch (10,000)**: the vectorised core on a batch's arrays, the whole call from
+  validated requests, and turning the batch into 10,000 response objects.
+- **HTTP**: ``journeylab serve`` (uvicorn, one process) on 127.0.0.1, driven by an asyncio client
+  holding ``concurrency`` keep-alive connections: one ``/v1/decide`` per request and, for each
+  decision, one ``/v1/outcomes``. Latency p50 / p99, requests/s, errors, and lost events: rows
+  missing from the service's event log after it stopped, against what it acknowledged.
+
+The client shares the machine's cores with the server, so HTTP figures are a floor.
+
+Usage: ``python benchmarks/bench_serving.py [--requests N] [--concurrency C] [--calls K] [--out PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SCENARIO = "telecom_retention"
+
+
+def _artifact(folder: Path) -> Path:
+    """An exported policy shaped as the shipped telecom experiment's (64×64; weights as initialised:
+    speed does not depend on them, and without a no-contact bias some decisions contact)."""
+    import experiments.ray_runtime  # noqa: F401
+    from agents.rllib_module import masked_module_spec
+    from envs.scenario import load_scenario
+    from envs.vector_env import JourneyVectorEnv
+    from experiments.export import write_artifact
+
+    env = JourneyVectorEnv(1, SCENARIO)
+    spec = masked_module_spec([64, 64], no_contact_bias=0.0)
+    spec.observation_space, spec.action_space = env.single_observation_space, env.single_action_space
+    return write_artifact(spec.build(), load_scenario(SCENARIO), folder / "artifact", "bench", "1")
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    p50, p99 = np.percentile(np.array(seconds) * 1e6, [50, 99])
+    return {"p50_us": round(float(p50), 1), "p99_us": round(float(p99), 1)}
+
+
+def _timed(call: Any, calls: int) -> dict[str, float]:
+    for _ in range(min(calls, 500)):
+        call()  # warm up
+    seconds = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return _percentiles(seconds)
+
+
+def _requests(engine: Any, n: int) -> list[dict]:
+    """``n`` varied requests: histories of 0-6 contacts over the last month, mixed consent."""
+    rng = np.random.default_rng(0)
+    base = engine.example_request()
+    channels, actions = list(base["consent"]), engine.actions[1:]
+    requests = []
+    for i in range(n):
+        history = []
+        for _ in range(int(rng.integers(0, 7))):
+            channel, message = actions[int(rng.integers(len(actions)))]
+            outcome = ["delivered", "opened", "clicked"][int(rng.integers(3))]
+            history.append(
+                {
+                    "day": base["today"] - int(rng.integers(1, 30)),
+                    "channel": channel,
+                    "message": message,
+                    "outcome": outcome,
+                }
+            )
+        consent = {c: bool(rng.random() < 0.9) for c in channels}
+        requests.append({**base, "customer_id": f"c{i}", "history": history, "consent": consent,
+                         "value_tier": int(rng.integers(3)), "tenure_days": int(rng.integers(0, 2000))})  # fmt: skip
+    return requests
+
+
+def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
+    from serving.columns import request_columns
+    from serving.engine import DecisionEngine
+
+    engine = DecisionEngine.load(artifact)
+    requests = _requests(engine, max(batch, 1000))
+    validated = [engine.models.validate_request(r) for r in requests]
+    one = validated[:1000]
+    features, actions = len(engine.artifact.manifest["features"]), len(engine.actions)
+    obs, mask = np.zeros((1, features), np.float32), np.ones((1, actions), np.float32)
+    cycle = iter(range(10**9))
+    model = _timed(lambda: engine.artifact.logits(obs, mask), calls)
+    decide = _timed(lambda: engine.decide(one[next(cycle) % 1000]), calls)
+    decide_dict = _timed(lambda: engine.decide(requests[next(cycle) % 1000]), calls // 4)
+    columns = request_columns(validated[:batch], engine.vocabulary)
+    core = _timed(lambda: engine.decide_columns(columns), 20)
+    whole = _timed(lambda: engine.decide_batch(validated[:batch]), 20)
+    decided = engine.decide_batch(validated[:batch])
+    responses = _timed(decided.decisions, 5)
+    return {
+        "model_alone_batch1": model,
+        "decide_batch1": decide,
+        "decide_batch1_from_dict": decide_dict,
+        "ratio_decide_over_model_p50": round(decide["p50_us"] / model["p50_us"], 2),
+        "batch": batch,
+        "decide_batch_core_ms": round(core["p50_us"] / 1e3, 2),
+        "decide_batch_from_validated_requests_ms": round(whole["p50_us"] / 1e3, 2),
+        "batch_to_response_objects_ms": round(responses["p50_us"] / 1e3, 2),
+        "per_decision_in_batch_us": round(core["p50_us"] / batch, 2),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _call(reader: Any, writer: Any, path: str, body: bytes) -> tuple[int, bytes]:
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    return status, await reader.readexactly(length)
+
+
+async def _load(port: int, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
+    queue = list(reversed(range(len(bodies))))
+    latencies: dict[str, list[float]] = {"decide": [], "outcome": []}
+    counts = {"errors": 0, "contacts": 0, "outcomes_acknowledged": 0}
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while queue:
+            i = queue.pop()
+            start = time.perf_counter()
+            status, payload = await _call(reader, writer, "/v1/decide", bodies[i])
+            latencies["decide"].append(time.perf_counter() - start)
+            if status != 200:
+                counts["errors"] += 1
+                continue
+            decision = json.loads(payload)
+            action = decision["action"]
+            counts["contacts"] += action["channel"] is not None
+            outcome = {"customer_id": decision["customer_id"], "day": decision["day"], "decision_id": decision["decision_id"],
+                       "outcome": "delivered" if action["channel"] else "converted", "channel": action["channel"],
+                       "message": action["message"], "value": 0.0 if action["channel"] else 10.0}  # fmt: skip
+            start = time.perf_counter()
+            status, _ = await _call(reader, writer, "/v1/outcomes", json.dumps(outcome).encode())
+            latencies["outcome"].append(time.perf_counter() - start)
+            if status == 200:
+                counts["outcomes_acknowledged"] += 1
+            else:
+                counts["errors"] += 1
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    all_latencies = latencies["decide"] + latencies["outcome"]
+    return {
+        "requests": len(all_latencies),
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(len(all_latencies) / elapsed, 1),
+        "decide": {k.replace("_us", "_ms"): round(v / 1e3, 2) for k, v in _percentiles(latencies["decide"]).items()},
+        "outcomes": {k.replace("_us", "_ms"): round(v / 1e3, 2) for k, v in _percentiles(latencies["outcome"]).items()},
+        "all": {k.replace("_us", "_ms"): round(v / 1e3, 2) for k, v in _percentiles(all_latencies).items()},
+        **counts,
+    }
+
+
+def over_http(artifact: Path, folder: Path, decisions: int, concurrency: int) -> dict[str, Any]:
+    from serving.engine import DecisionEngine
+
+    engine = DecisionEngine.load(artifact)
+    bodies = [json.dumps(r).encode() for r in _requests(engine, decisions)]
+    port, log = _free_port(), folder / "events.jsonl"
+    command = [sys.executable, "-m", "experiments.cli", "serve", str(artifact), "--port", str(port), "--log", str(log)]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        asyncio.run(_load(port, bodies[: min(200, decisions)], concurrency))  # warm up (not counted)
+        log.write_text("")  # count only the measured run's events
+        result = asyncio.run(_load(port, bodies, concurrency))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    logged_contacts = sum(r["event"] == "contact" for r in rows)
+    logged_outcomes = len(rows) - logged_contacts
+    result["lost_events"] = (result["contacts"] - logged_contacts) + (result["outcomes_acknowledged"] - logged_outcomes)
+    result["concurrency"] = concurrency
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--requests", type=int, default=10_000, help="decide requests over HTTP (each followed by an outcome)"
+    )
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--calls", type=int, default=20_000, help="timed in-process decide() calls")
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_serving.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        artifact = _artifact(folder)
+        results = {"scenario": SCENARIO, "machine": platform.machine(), "python": platform.python_version()}
+        results["in_process"] = in_process(artifact, args.calls, args.batch)
+        print(json.dumps(results["in_process"], indent=2), flush=True)
+        results["http"] = over_http(artifact, folder, args.requests, args.concurrency)
+        print(json.dumps(results["http"], indent=2), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
