@@ -35,9 +35,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP)  ## simulator throughput (~2 min), then RLlib sampling/training stock vs bulk (~3 min)
+bench: $(STAMP)  ## simulator throughput (~2 min), RLlib stock vs bulk (~3 min), serving in process and over HTTP (~1 min)
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

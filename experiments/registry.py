@@ -29,9 +29,13 @@ class RegistryError(ValueError):
 
 
 def _client() -> Any:
+    """A client of journeylab's store; MLflow's fluent API is pointed at the same store."""
     import mlflow
 
-    return mlflow.MlflowClient()
+    from experiments.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow.MlflowClient(tracking_uri())
 
 
 def _run(run_id: str) -> Any:
@@ -49,9 +53,9 @@ def _run(run_id: str) -> Any:
 
 
 def _tracking_uri() -> str:
-    import mlflow
+    from experiments.tracking import tracking_uri
 
-    return mlflow.get_tracking_uri()
+    return tracking_uri()
 
 
 def _download(run_id: str, path: str, into: Path) -> Path:
@@ -203,6 +207,7 @@ def resolve_artifact(uri: str, into: Path) -> tuple[Path, str | None]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    _client()
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
     except MlflowException as exc:

@@ -68,3 +68,21 @@ def test_bench_train_quick_compares_stock_and_bulk(tmp_path: Path) -> None:
         assert result[sampler]["sampling"]["sampled_steps_per_s"] > 0
         assert result[sampler]["training"]["trained_steps_per_s"] > 0
     assert result["ratio_bulk_over_stock"]["sampling"] > 1  # the bulk runner is faster, even this small
+
+
+@pytest.mark.slow
+def test_bench_serving_quick_writes_latencies_and_loses_no_event(tmp_path: Path) -> None:
+    out = tmp_path / "serving.json"
+    subprocess.run(
+        [sys.executable, "benchmarks/bench_serving.py", "--requests", "300", "--calls", "500", "--batch", "500",
+         "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["in_process"]["ratio_decide_over_model_p50"] > 1
+    http = result["http"]
+    assert http["requests"] == 600 and http["errors"] == 0 and http["lost_events"] == 0
+    assert http["contacts"] > 0 and http["outcomes_acknowledged"] == 300

@@ -29,6 +29,7 @@ def trained(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.chdir(folder)
     patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")  # earlier tests may have set another
     tiny = ["training.train_batch_size=512", "training.minibatch_size=128", "customers_per_runner=32",
             "evaluation.customers=300", "env_runners=0", "budget.iterations=2"]  # fmt: skip
     config = str(Path(__file__).parents[1] / "configs" / "experiments" / "ppo_telecom_retention.yaml")
