@@ -83,9 +83,6 @@ class DecisionBatch:
     def size(self) -> int:
         return int(self.action.shape[0])
 
-    def decision_ids(self) -> list[str]:
-        return [f"{self.id_prefix}{i:08x}" for i in range(self.size)]
-
     def decision(self, i: int) -> Decision:
         engine, action = self.engine, int(self.action[i])
         channel, message = engine.actions[action]
