@@ -138,14 +138,11 @@ def create_app(
             parsed = await _parse(request, request_model, requests)
         except ValidationError as exc:
             return _invalid(exc)
-        if isinstance(parsed, list):
-            decisions = engine.decide_batch(parsed).decisions()
-            writer.append([contact_row(d) for d in decisions if d.channel is not None])
-            return _json([d.to_dict() for d in decisions])
-        decision = engine.decide(parsed)
-        if decision.channel is not None:
-            writer.append([contact_row(decision)])
-        return _json(decision.to_dict())
+        batch = isinstance(parsed, list)
+        decisions = engine.decide_batch(parsed).decisions() if batch else [engine.decide(parsed)]
+        writer.append([contact_row(d) for d in decisions if d.channel is not None])
+        answers = [d.to_dict() for d in decisions]
+        return _json(answers if batch else answers[0])
 
     @app.post("/v1/outcomes", openapi_extra=outcome_docs)
     async def report(request: Request) -> Response:
