@@ -234,38 +234,59 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="the main job on embedded defaults: every preset under every policy")
-    p.add_argument("--customers", type=positive_int, default=20_000)
-    p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--no-mlflow", action="store_true", help="do not track the runs in MLflow")
+    p = sub.add_parser(
+        "demo", help="the whole flow on embedded defaults: baselines, train, compare, promote, export, decide"
+    )
+    p.add_argument(
+        "--scenario", default="telecom_retention", help="a preset with configs/experiments/ppo_<preset>.yaml"
+    )
+    p.add_argument("--minutes", type=_positive_float, default=3.0, help="training budget in minutes")
+    p.add_argument("--customers", type=_integer_at_least(100, "≥ 100"), default=None,
+                   help="test customers (default: the training config's evaluation.customers)")  # fmt: skip
+    p.add_argument("--seed", type=non_negative_int, default=None, help="training seed (default: the config's)")
+    p.add_argument("--out", type=Path, default=Path("demo"), help="checkpoints, comparison figures, exported policy")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of the training config (e.g. training.lr=0.001)")  # fmt: skip
     p.set_defaults(handler=_demo)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
 
 
 def _demo(args: argparse.Namespace) -> int:
     from experiments.demo import run_demo
 
-    return run_demo(customers=args.customers, seed=args.seed, track=not args.no_mlflow)
+    return run_demo(args.scenario, args.minutes, args.customers, args.out, args.seed, args.overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeylab", description="Customer-journey simulation and RL lab")
     sub = parser.add_subparsers(dest="command", required=True)
+    from experiments.cli_compare import add_compare, add_ui
     from experiments.cli_serving import add_export, add_promote, add_serve
 
     adders = (_add_scenarios, _add_simulate, _add_evaluate, _add_train, _add_sweep, _add_data, _add_demo)
-    for add in (*adders, add_export, add_promote, add_serve):
+    for add in (*adders, add_compare, add_promote, add_export, add_serve, add_ui):
         add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from experiments.cli_compare import CompareUsageError
     from experiments.cli_serving import ServingUsageError
     from experiments.ray_runtime import RayConnectionError
 
     try:
         return int(args.handler(args))
-    except (ScenarioError, UsageError, RayConnectionError, ServingUsageError) as exc:
+    except (ScenarioError, UsageError, RayConnectionError, ServingUsageError, CompareUsageError) as exc:
         print(f"journeylab {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -68,22 +68,58 @@ def export(args: argparse.Namespace) -> int:
 
 
 def add_promote(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("promote", help="register a training run's policy in MLflow and set an alias")
-    p.add_argument("run_id", help="the training run")
-    p.add_argument("--alias", default="champion", help="the alias to point at it (default: champion)")
+    p = sub.add_parser(
+        "promote",
+        help="make a policy the champion: a given run, the best proven one of an experiment, or roll back",
+        description="promote RUN_ID [--alias A] | promote --experiment NAME [--metric M] | promote --rollback NAME",
+    )
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("run_id", nargs="?", default=None, help="a training run to register and alias")
+    how.add_argument("--experiment", default=None, help="choose the best challenger of this experiment by evidence")
+    how.add_argument("--rollback", default=None, metavar="NAME", help="restore the 'previous' version of this model")
+    p.add_argument("--metric", default="net_value_per_customer", help="with --experiment: the metric to decide on")
+    p.add_argument("--alias", default="champion", help="with RUN_ID: the alias to point at it (default: champion)")
     p.add_argument("--name", default=None, help="registered model name (default: the experiment's name)")
     p.set_defaults(handler=promote)
 
 
 def promote(args: argparse.Namespace) -> int:
+    from experiments.comparison import ComparisonError
     from experiments.registry import RegistryError
-    from experiments.registry import promote as register
 
     try:
-        result = register(args.run_id, args.alias, args.name)
-    except RegistryError as exc:
+        if args.rollback:
+            return _rollback(args.rollback)
+        if args.experiment:
+            return _promote_best(args.experiment, args.metric, args.name)
+        return _promote_run(args.run_id, args.alias, args.name)
+    except (RegistryError, ComparisonError) as exc:
         raise ServingUsageError(str(exc)) from None
+
+
+def _promote_run(run_id: str, alias: str, name: str | None) -> int:
+    from experiments.registry import promote as register
+
+    result = register(run_id, alias, name)
     print(f"{result['uri']} → version {result['version']} (run {result['run_id']})")
+    return 0
+
+
+def _promote_best(experiment: str, metric: str, name: str | None) -> int:
+    from experiments.champion import promote_best, validate_metric
+
+    decision, promoted = promote_best(experiment, validate_metric(metric), name)
+    print(decision.reason())
+    if promoted:
+        print(f"{promoted['uri']} → version {promoted['version']} (run {promoted['run_id']}); evidence tagged on it")
+    return 0
+
+
+def _rollback(name: str) -> int:
+    from experiments.champion import rollback
+
+    result = rollback(name)
+    print(f"models:/{name}@champion → version {result['champion']} (rolled back from {result['previous']})")
     return 0
 
 

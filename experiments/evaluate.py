@@ -24,6 +24,7 @@ from agents.policy import parse_policy_spec
 from envs.parameters import ScenarioParameters
 from envs.scenario import load_scenario
 from experiments.cohort import CohortResult, mean_ci, run_cohort
+from experiments.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, cohort_key, write_outcomes
 
 KEY_METRICS = (
     "net_value_per_customer",
@@ -57,6 +58,8 @@ class Evaluation:
     reference: str
     specs: list[PolicySpec]
     results: dict[str, CohortResult] = field(default_factory=dict)
+    cohort: str = ""
+    """``experiments.outcomes.cohort_key`` of the resolved scenario, customers, days and seed."""
 
     def policy_metrics(self) -> dict[str, dict[str, dict[str, Any]]]:
         return {label: result.metrics() for label, result in self.results.items()}
@@ -175,7 +178,8 @@ def evaluate(
     days = days or config.horizon_days
     if days < 1:
         raise EvaluationError(f"--days: expected a positive integer, got {days}")
-    evaluation = Evaluation(config.name, customers, days, seed, reference, specs)
+    cohort = cohort_key(config.model_dump(mode="json"), customers, days, seed)
+    evaluation = Evaluation(config.name, customers, days, seed, reference, specs, cohort=cohort)
     if shards == 1:
         for spec in specs:
             policy = make_policy(spec.name, params, seed, **spec.options)
@@ -197,12 +201,13 @@ def evaluate(
 def log_evaluation(
     evaluation: Evaluation, experiment: str | None, figures: list, kind: str = "baseline"
 ) -> dict[str, str]:
-    """One MLflow run per policy (params, metrics with intervals, paired differences, figures)."""
+    """One MLflow run per policy (params, metrics with intervals, paired differences, figures, and its
+    per-customer outcomes tagged with the cohort, for later paired comparisons)."""
     import json
     import tempfile
     from pathlib import Path
 
-    from experiments.tracking import log_run, metric_entries, run_name
+    from experiments.tracking import TrackedRun, metric_entries, run_name
 
     experiment = experiment or evaluation.scenario
     paired = evaluation.paired()
@@ -227,9 +232,15 @@ def log_evaluation(
                 "policy": spec.label,
                 "kind": kind,
                 "deployable": str(spec.deployable).lower(),
+                COHORT_TAG: evaluation.cohort,
             }
-            name = run_name(evaluation.scenario, spec.label, evaluation.seed)
-            runs[spec.label] = log_run(experiment, name, tags, params, metrics, [summary, *figures])
+            run = TrackedRun(experiment, run_name(evaluation.scenario, spec.label, evaluation.seed), tags, params)
+            run.log(metrics)
+            run.artifacts([summary, *figures])
+            outcomes = write_outcomes(evaluation.results[spec.label], Path(scratch) / spec.label.replace("/", "_"))
+            run.client.log_artifacts(run.run_id, str(outcomes), artifact_path=OUTCOMES_ARTIFACT)
+            run.finish()
+            runs[spec.label] = run.run_id
     return runs
 
 

@@ -86,6 +86,7 @@ class HeldOutJudge:
             self.baselines.reference,
             [*self.baselines.specs, *own.specs],
             {**self.baselines.results, **own.results},
+            cohort=self.baselines.cohort,
         )
         values = own.results[learned].per_customer()["net_value_per_customer"]
 

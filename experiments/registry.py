@@ -3,7 +3,8 @@
 ``export_run`` rebuilds a training run's kept checkpoint (its ``checkpoint`` artifact) and scenario
 (its ``experiment.yaml`` artifact) and writes the serving artifact. ``promote`` logs that artifact
 in the run as a pyfunc model from code (``serving/pyfunc_model.py``; no pickled objects), with a
-signature, registers it under the experiment's name and points an alias (``champion``) at it.
+signature, registers it under the run's experiment name and points an alias (``champion``) at it; the
+version ``champion`` leaves keeps the ``previous`` alias.
 ``resolve_artifact`` turns ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``) back into a local,
 verified artifact folder for ``export`` and ``serve``.
 """
@@ -20,6 +21,9 @@ from experiments.export import write_artifact
 
 POLICY_ARTIFACT = "policy"
 """Name of the artifact folder inside the logged pyfunc model."""
+CHAMPION_ALIAS = "champion"
+PREVIOUS_ALIAS = "previous"
+"""Moving ``champion`` keeps the version it leaves under ``previous``, for ``promote --rollback``."""
 MODEL_NAME = "policy"
 """Name of the pyfunc model logged in the training run."""
 
@@ -165,9 +169,7 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
     from serving.engine import DecisionEngine
 
     run = _run(run_id)
-    name = name or run.data.tags.get("policy") or run.data.params.get("experiment")
-    if not name:
-        raise RegistryError(f"run '{run_id}': no policy name tag; pass --name")
+    name = name or _client().get_experiment(run.info.experiment_id).name
     existing = _existing_version(name, run_id)
     if existing is None:
         version = _next_version(name)
@@ -192,7 +194,7 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
                 f"model '{name}': registered as version {getattr(existing, 'version', None)}, but the artifact says {version} "
                 "(another promotion ran at the same time); promote again"
             )
-    _client().set_registered_model_alias(name, alias, existing.version)
+    _move_alias(name, alias, str(existing.version))
     return {
         "name": name,
         "version": str(existing.version),
@@ -200,6 +202,21 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
         "uri": f"models:/{name}@{alias}",
         "run_id": run_id,
     }
+
+
+def _move_alias(name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version``; moving ``champion`` keeps the old one as ``previous`` (rollback)."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    if alias == CHAMPION_ALIAS:
+        try:
+            current = str(client.get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            current = None
+        if current is not None and current != version:
+            client.set_registered_model_alias(name, PREVIOUS_ALIAS, current)
+    client.set_registered_model_alias(name, alias, version)
 
 
 def resolve_artifact(uri: str, into: Path) -> tuple[Path, str | None]:
@@ -228,3 +245,12 @@ def copy_artifact(source: Path, out: Path) -> Path:
         shutil.rmtree(out)
     staging.rename(out)
     return out
+
+
+def load_engine(uri: str, epsilon: float = 0.0, seed: int | None = None) -> Any:
+    """A ``DecisionEngine`` for ``models:/NAME@ALIAS``, verified against the digest recorded at promotion."""
+    from serving.engine import DecisionEngine
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder, digest = resolve_artifact(uri, Path(scratch))
+        return DecisionEngine.load(folder, epsilon=epsilon, seed=seed, manifest_sha256=digest)

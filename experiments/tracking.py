@@ -104,19 +104,3 @@ class TrackedRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status)
-
-
-def log_run(
-    experiment: str,
-    name: str,
-    tags: dict[str, str],
-    params: dict[str, Any],
-    metrics: dict[str, float],
-    artifacts: list[Path],
-) -> str:
-    """Create one finished run with everything in it; returns its id."""
-    run = TrackedRun(experiment, name, tags, params)
-    run.log(metrics)
-    run.artifacts(artifacts)
-    run.finish()
-    return run.run_id

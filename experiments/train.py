@@ -316,6 +316,7 @@ def _finish(config: ExperimentConfig, run: Any, position: Position, output: Path
     """The kept checkpoint on the test customers, artifacts, and the summary that ``--json`` writes."""
     from agents.rllib_module import module_path
     from experiments.held_out import HeldOutJudge
+    from experiments.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, write_outcomes
     from experiments.plots import evaluation_figures, learning_curves_figure
 
     keep_best = config.evaluation.keep == "best" and (output / "best").exists()
@@ -346,7 +347,9 @@ def _finish(config: ExperimentConfig, run: Any, position: Position, output: Path
     figures.append(learning_curves_figure(run.client, run.run_id, output / "figures" / "learning_curves.png"))
     run.artifacts([output / "summary.json", output / "experiment.yaml", *figures])
     run.client.log_artifacts(run.run_id, str(kept), artifact_path="checkpoint")
-    run.tag({"journeylab.kept_iteration": kept_iteration})
+    outcomes = write_outcomes(judgement.evaluation.results[judgement.learned], output / OUTCOMES_ARTIFACT)
+    run.client.log_artifacts(run.run_id, str(outcomes), artifact_path=OUTCOMES_ARTIFACT)
+    run.tag({"journeylab.kept_iteration": kept_iteration, COHORT_TAG: judgement.evaluation.cohort})
     run.finish()
     return summary
 

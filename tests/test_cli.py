@@ -118,16 +118,24 @@ def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_evaluates_every_preset_and_tracks_every_policy(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch, capsys) -> None:
     import mlflow
+
+    from tests.conftest import TINY_TRAINING
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert main(["demo", "--customers", "300"]) == 0
+    tiny = [a for o in TINY_TRAINING if not o.startswith("evaluation.") for a in ("--set", o)]
+    assert main(["demo", "--customers", "300", *tiny]) == 0
     out = capsys.readouterr().out
-    for preset in PRESETS:
-        assert f"{preset} · 300 customers" in out
+    for step in ("1/5 baselines", "2/5 training", "3/5 comparing", "4/5 promoting", "5/5 exporting"):
+        assert step in out
+    assert "telecom_retention · cohort" in out and "ppo_telecom_retention@" in out
+    assert ("Keep the incumbent" in out) != ("Promote ppo_telecom_retention@" in out)
+    assert sum(line.startswith("example-") for line in out.splitlines()) == 4
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=PRESETS)
-    assert len(runs) == len(PRESETS) * 6
-    assert (tmp_path / "mlruns").is_dir()
+    runs = mlflow.search_runs(experiment_names=["telecom_retention"])
+    assert sorted(runs["tags.kind"].value_counts().items()) == [("baseline", 6), ("comparison", 1), ("learned", 1)]
+    assert (tmp_path / "demo" / "policy" / "manifest.json").is_file()
+    assert (tmp_path / "demo" / "comparison" / "pareto.png").is_file()
+    assert "journeylab ui" in out

@@ -56,33 +56,33 @@ def test_the_exported_artifact_reproduces_the_trained_module(trained) -> None:
 def test_promote_registers_a_pickle_free_pyfunc_that_decides(trained, capsys) -> None:
     folder, run_id, _ = trained
     assert main(["promote", run_id, "--alias", "champion"]) == 0
-    assert "models:/ppo_telecom_retention@champion → version 1" in capsys.readouterr().out
-    model = mlflow.pyfunc.load_model("models:/ppo_telecom_retention@champion")
+    assert "models:/telecom_retention@champion → version 1" in capsys.readouterr().out
+    model = mlflow.pyfunc.load_model("models:/telecom_retention@champion")
     engine = DecisionEngine.load(folder / "exported")
     frame = example_frame(engine)
     frame = pd.concat([frame, frame.assign(customer_id="second", history=[[]])], ignore_index=True)
     decisions = model.predict(frame)
     assert decisions["customer_id"].tolist() == ["example-0001", "second"]
-    assert set(decisions["model_name"]) == {"ppo_telecom_retention"} and set(decisions["model_version"]) == {"1"}
+    assert set(decisions["model_name"]) == {"telecom_retention"}  # registered under the experiment's name and set(decisions["model_version"]) == {"1"}
     expected = engine.decide_batch(frame).to_frame()
     assert decisions["action_index"].tolist() == expected["action_index"].tolist()
     local = Path(
-        mlflow.artifacts.download_artifacts("models:/ppo_telecom_retention@champion", dst_path=str(folder / "dl"))
+        mlflow.artifacts.download_artifacts("models:/telecom_retention@champion", dst_path=str(folder / "dl"))
     )
     assert not [p for p in local.rglob("*") if p.suffix in (".pkl", ".pickle", ".cloudpickle")]
     assert model.metadata.get_input_schema().input_names()[:3] == ["customer_id", "today", "segment"]
     # promoting the same run again moves the alias, without registering a second version
     assert main(["promote", run_id, "--alias", "staging"]) == 0
     client = mlflow.MlflowClient()
-    assert [str(v.version) for v in client.search_model_versions("name = 'ppo_telecom_retention'")] == ["1"]
-    assert str(client.get_model_version_by_alias("ppo_telecom_retention", "staging").version) == "1"
+    assert [str(v.version) for v in client.search_model_versions("name = 'telecom_retention'")] == ["1"]
+    assert str(client.get_model_version_by_alias("telecom_retention", "staging").version) == "1"
 
 
 def test_export_from_a_model_uri_verifies_against_the_registry(trained) -> None:
     folder, _, _ = trained
-    assert main(["export", "models:/ppo_telecom_retention@champion", "--out", str(folder / "from_registry")]) == 0
+    assert main(["export", "models:/telecom_retention@champion", "--out", str(folder / "from_registry")]) == 0
     manifest = json.loads((folder / "from_registry" / "manifest.json").read_text())
-    assert manifest["model"] == {"name": "ppo_telecom_retention", "version": "1"}
+    assert manifest["model"] == {"name": "telecom_retention", "version": "1"}
     # tamper with the stored model's manifest and re-hash its digest file: the registry's digest still refuses it
     stored = next((folder / "mlruns").rglob("artifacts/policy/manifest.json"))
     tampered = json.loads(stored.read_text())
@@ -92,7 +92,7 @@ def test_export_from_a_model_uri_verifies_against_the_registry(trained) -> None:
 
     (stored.parent / "manifest.sha256").write_text(hashlib.sha256(stored.read_bytes()).hexdigest())
     with tempfile.TemporaryDirectory() as scratch:
-        assert main(["export", "models:/ppo_telecom_retention@champion", "--out", f"{scratch}/x"]) == 2
+        assert main(["export", "models:/telecom_retention@champion", "--out", f"{scratch}/x"]) == 2
         assert not Path(f"{scratch}/x").exists()
 
 
