@@ -63,12 +63,11 @@ def test_promote_registers_a_pickle_free_pyfunc_that_decides(trained, capsys) ->
     frame = pd.concat([frame, frame.assign(customer_id="second", history=[[]])], ignore_index=True)
     decisions = model.predict(frame)
     assert decisions["customer_id"].tolist() == ["example-0001", "second"]
-    assert set(decisions["model_name"]) == {"telecom_retention"}  # registered under the experiment's name and set(decisions["model_version"]) == {"1"}
+    # registered (and named in the manifest) under the experiment's name
+    assert set(decisions["model_name"]) == {"telecom_retention"} and set(decisions["model_version"]) == {"1"}
     expected = engine.decide_batch(frame).to_frame()
     assert decisions["action_index"].tolist() == expected["action_index"].tolist()
-    local = Path(
-        mlflow.artifacts.download_artifacts("models:/telecom_retention@champion", dst_path=str(folder / "dl"))
-    )
+    local = Path(mlflow.artifacts.download_artifacts("models:/telecom_retention@champion", dst_path=str(folder / "dl")))
     assert not [p for p in local.rglob("*") if p.suffix in (".pkl", ".pickle", ".cloudpickle")]
     assert model.metadata.get_input_schema().input_names()[:3] == ["customer_id", "today", "segment"]
     # promoting the same run again moves the alias, without registering a second version
