@@ -2,6 +2,7 @@
 
 from agents import baselines as _baselines  # noqa: F401  (registers the baselines)
 from agents import learned as _learned  # noqa: F401  (registers the learned-policy wrapper)
+from agents import trial as _trial  # noqa: F401  (registers randomised_trial)
 from agents.policy import ObservationBatch, Policy, make_policy, policy_names, register
 
 __all__ = ["ObservationBatch", "Policy", "make_policy", "policy_names", "register"]

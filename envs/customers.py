@@ -94,13 +94,22 @@ def draw_customers(
     rows: np.ndarray,
     hidden: HiddenState,
     record: GoldenRecord,
+    segments: np.ndarray | None = None,
 ) -> None:
-    """Replace ``rows`` of ``hidden`` and ``record`` with new customers keyed by ``keys``."""
+    """Replace ``rows`` of ``hidden`` and ``record`` with new customers keyed by ``keys``.
+
+    ``segments`` (indices) puts known customers in their segments (calibration replays a real
+    customer table); otherwise each customer's segment is drawn by the segment shares. Every other
+    draw is the same either way.
+    """
     seg_p, ch_p = params.segments, params.channels
     n_channels = params.n_channels
     draws = uniforms(keys, None, 8 + 2 * n_channels)
-    segment = np.searchsorted(seg_p.cumulative_share, draws[0], side="right")
-    segment = np.minimum(segment, params.n_segments - 1)
+    if segments is None:
+        segment = np.searchsorted(seg_p.cumulative_share, draws[0], side="right")
+        segment = np.minimum(segment, params.n_segments - 1)
+    else:
+        segment = np.asarray(segments, np.int64)
     value = lognormal_mean_one(seg_p.value_sigma[segment], 1.0 - draws[1], draws[2])
     span = seg_p.tenure_high[segment] - seg_p.tenure_low[segment] + 1
     tenure = seg_p.tenure_low[segment] + (draws[3] * span).astype(np.int32)

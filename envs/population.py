@@ -54,9 +54,11 @@ class PopulationBlock:
         )
         self.keys = np.zeros(self.size, np.uint64)
 
-    def start(self, rows: np.ndarray, seeds: np.ndarray, episodes: np.ndarray) -> None:
+    def start(
+        self, rows: np.ndarray, seeds: np.ndarray, episodes: np.ndarray, segments: np.ndarray | None = None
+    ) -> None:
         self.keys[rows] = customer_keys(seeds, episodes)
-        draw_customers(self.params, self.keys[rows], rows, self.hidden, self.record)
+        draw_customers(self.params, self.keys[rows], rows, self.hidden, self.record, segments)
 
     def observe_into(self, observations: np.ndarray, mask: np.ndarray) -> None:
         """Write today's (n, F) observations and (n, A) mask into the given views."""
@@ -136,15 +138,21 @@ class Population:
     def segment(self) -> np.ndarray:
         return np.concatenate([b.record.segment for b in self.blocks])
 
-    def start(self, rows: np.ndarray, seeds: np.ndarray, episodes: np.ndarray) -> None:
-        """Draw new customers into ``rows`` from their (seed, episode) journeys."""
+    def start(
+        self, rows: np.ndarray, seeds: np.ndarray, episodes: np.ndarray, segments: np.ndarray | None = None
+    ) -> None:
+        """Draw new customers into ``rows`` from their (seed, episode) journeys (in ``segments`` if given)."""
         rows = np.asarray(rows)
         self.seeds[rows] = seeds
         self.episodes[rows] = episodes
+        forced = None
+        if segments is not None:
+            forced = np.zeros(self.size, np.int64)
+            forced[rows] = segments
         for block, (lo, hi) in zip(self.blocks, self.bounds, strict=True):
             mine = rows[(rows >= lo) & (rows < hi)]
             if mine.size:
-                block.start(mine - lo, self.seeds[mine], self.episodes[mine])
+                block.start(mine - lo, self.seeds[mine], self.episodes[mine], None if forced is None else forced[mine])
 
     def observe(
         self, mask_dtype: type = np.bool_, into: tuple[np.ndarray, np.ndarray] | None = None

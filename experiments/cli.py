@@ -269,24 +269,33 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeylab", description="Customer-journey simulation and RL lab")
     sub = parser.add_subparsers(dest="command", required=True)
+    from experiments.cli_calibrate import add_calibrate
     from experiments.cli_compare import add_compare, add_ui
     from experiments.cli_serving import add_export, add_promote, add_serve
 
     adders = (_add_scenarios, _add_simulate, _add_evaluate, _add_train, _add_sweep, _add_data, _add_demo)
-    for add in (*adders, add_compare, add_promote, add_export, add_serve, add_ui):
+    for add in (*adders, add_calibrate, add_compare, add_promote, add_export, add_serve, add_ui):
         add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from experiments.cli_calibrate import CalibrateUsageError
     from experiments.cli_compare import CompareUsageError
     from experiments.cli_serving import ServingUsageError
     from experiments.ray_runtime import RayConnectionError
 
     try:
         return int(args.handler(args))
-    except (ScenarioError, UsageError, RayConnectionError, ServingUsageError, CompareUsageError) as exc:
+    except (
+        ScenarioError,
+        UsageError,
+        RayConnectionError,
+        ServingUsageError,
+        CompareUsageError,
+        CalibrateUsageError,
+    ) as exc:
         print(f"journeylab {args.command}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

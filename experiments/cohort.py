@@ -131,6 +131,7 @@ class CohortRun:
         seed: int,
         first_customer: int = 0,
         record_events: bool = False,
+        segments: np.ndarray | None = None,
     ) -> None:
         if customers < 1 or days < 1:
             raise ValueError(f"customers and days must be positive, got {customers} and {days}")
@@ -138,7 +139,7 @@ class CohortRun:
         self.customers, self.days, self.seed = customers, days, seed
         self.population = population = Population(params, customers)
         self.ids = customer_seeds(seed, first_customer, customers)
-        population.start(np.arange(customers), self.ids, np.zeros(customers, np.uint64))
+        population.start(np.arange(customers), self.ids, np.zeros(customers, np.uint64), segments)
         self.totals = CohortTotals.zeros(customers, params.n_channels)
         self.daily = CohortDaily()
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
@@ -189,9 +190,11 @@ def run_cohort(
     seed: int,
     first_customer: int = 0,
     record_events: bool = False,
+    segments: np.ndarray | None = None,
 ) -> CohortResult:
-    """Simulate ``customers`` customers for ``days`` days under ``policy`` in this process."""
-    run = CohortRun(params, policy, customers, days, seed, first_customer, record_events)
+    """Simulate ``customers`` customers for ``days`` days under ``policy`` in this process
+    (in the given ``segments``, indices into the scenario's, if any)."""
+    run = CohortRun(params, policy, customers, days, seed, first_customer, record_events, segments)
     for _ in range(days):
         statistics = run.day()
         if statistics is not None:

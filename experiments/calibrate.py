@@ -1,0 +1,241 @@
+"""Fit a scenario to an event log: indirect inference through the simulator, with intervals.
+
+Each parameter the log identifies is paired with one statistic (``experiments.calibration_stats``)
+that it drives almost proportionally:
+
+| statistic | parameter (scenario key) |
+|---|---|
+| control customers' visit hazard, per segment | ``segments.S.organic_visit_rate`` |
+| control customers' conversion hazard, per segment | ``segments.S.organic_purchase_rate`` |
+| control converters' spend | ``segments.*.order_value`` (one factor for all) |
+| engagement per contact (or the arm's excess visit hazard), per segment × message | ``segments.S.message_affinity.M`` |
+| the arm's excess conversion hazard, per message | ``messages.M.conversion_rate`` |
+| the arm's excess spend per customer, per message | ``messages.M.value`` |
+| unsubscribes per contact, per channel | ``channels.C.unsubscribe_rate`` |
+| engagement's decline per recent contact, per channel | ``channels.C.fatigue_response`` |
+| churn per customer-day, per segment | ``segments.S.base_churn_hazard`` |
+
+The statistics are estimated on the real log (maximum likelihood, with standard errors). The
+simulator then replays the log — the same customers, in their segments, receiving the logged
+contacts (``agents.trial.ReplayPolicy``), ``replicas`` times with independent draws — and every
+parameter is rescaled by observed / simulated statistic; a few rounds reach the fixed point where
+the simulated statistics equal the observed ones. This is indirect inference (Gouriéroux, Monfort
+and Renault, J. Applied Econometrics 1993): consistent whatever the hidden state does in between,
+because the simulator itself maps parameters to statistics. A parameter's 95% interval is the
+statistic's, carried through that near-proportional map, widened by √(1 + 1/replicas) for the
+simulation's own noise. Everything else keeps the base scenario's value and is listed as not
+identified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from agents.trial import ReplayPolicy
+from envs.parameters import ScenarioParameters
+from envs.scenario import Scenario, validate_scenario
+from experiments.calibration_log import CalibrationLog, action_schedule, arms_of, contact_table, customer_summary
+from experiments.calibration_stats import Key, Statistic, statistics
+from experiments.cohort import SEED_STRIDE, Z95, run_cohort
+
+ITERATIONS = 4
+SEED_BASE = 7_000_000
+"""Cohort seeds of the replays: far from the seeds the simulator's own logs and evaluations use."""
+UPPER = {"organic_visit_rate": 1.0, "organic_purchase_rate": 1.0, "message_affinity": 10.0, "conversion_rate": 1.0,
+         "unsubscribe_rate": 0.5, "base_churn_hazard": 0.5}  # fmt: skip
+"""The scenario schema's bounds (``envs.scenario``): a fitted value is clipped into them."""
+ABSENT = {
+    "churn": "segments.*.base_churn_hazard: the log has no churn events",
+    "unsubscribe": "channels.*.unsubscribe_rate: the log has no unsubscribe events",
+    "open|click": "channels.*.fatigue_response: the log has no open or click events, so engagement per contact and "
+    "its decline with recent contacts are not observed (message affinities are fitted from visits instead)",
+}
+"""Parameters a log cannot inform when it does not record an event type at all."""
+UNIDENTIFIABLE = (
+    "channels.*.engage_rate (only its product with segments.*.message_affinity is identified; kept at base)",
+    "channels.*.fatigue_increment, fatigue_half_life_days, spillover, unsubscribe_fatigue, cost, consent_rate",
+    "messages.*.relevance, discount_cost, satisfaction_lift, intent_lift, churn_reduction",
+    "segments.*.share (the customer table fixes who is in which segment), value_sigma, order_value_sigma, "
+    "satisfaction, channel_affinity, affinity_dispersion, onboarding, subscription and churn-loss values",
+    "dynamics.*, rules.*, objective.* (not properties of customers' responses)",
+)
+
+
+@dataclass
+class FittedParameter:
+    key: Key
+    paths: list[tuple[str, ...]]
+    base: float
+    value: float
+    ci95: tuple[float, float]
+    statistic: Statistic
+
+    @property
+    def name(self) -> str:
+        first = ".".join(self.paths[0])
+        return first if len(self.paths) == 1 else first.replace(f".{self.paths[0][1]}.", ".*.", 1)
+
+
+@dataclass
+class Calibration:
+    base: Scenario
+    scenario: dict[str, Any]
+    """The calibrated scenario document (validated)."""
+    parameters: list[FittedParameter]
+    unidentified: list[str]
+    observed: dict[Key, Statistic]
+    simulated: dict[Key, Statistic]
+    replicas: int
+    policy: str | None = None
+    """The logging policy re-run in simulation, or ``None``: the logged contacts were replayed."""
+    history: list[float] = field(default_factory=list)
+    """Largest relative change of any parameter, per round (convergence)."""
+
+
+def _paths(key: Key, scenario: dict[str, Any]) -> list[tuple[str, ...]]:
+    kind = key[0]
+    if kind == "visit_control":
+        return [("segments", key[1], "organic_visit_rate")]
+    if kind == "conversion_control":
+        return [("segments", key[1], "organic_purchase_rate")]
+    if kind == "order_value":
+        return [("segments", s, "order_value") for s in scenario["segments"]]
+    if kind == "engagement":
+        return [("segments", key[1], "message_affinity", key[2])]
+    if kind == "conversion_uplift":
+        return [("messages", key[1], "conversion_rate")]
+    if kind == "spend_uplift":
+        return [("messages", key[1], "value")]
+    if kind == "unsubscribe":
+        return [("channels", key[1], "unsubscribe_rate")]
+    if kind == "fatigue":
+        return [("channels", key[1], "fatigue_response")]
+    if kind == "churn":
+        return [("segments", key[1], "base_churn_hazard")]
+    raise KeyError(key)
+
+
+def _get(document: dict[str, Any], path: tuple[str, ...]) -> float:
+    node: Any = document
+    for part in path:
+        node = node.get(part, 0.0) if isinstance(node, dict) else 0.0
+    return float(node)
+
+
+def _set(document: dict[str, Any], path: tuple[str, ...], value: float) -> None:
+    node = document
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    bound = UPPER["message_affinity"] if "message_affinity" in path else UPPER.get(path[-1], np.inf)
+    node[path[-1]] = float(min(max(value, 0.0), bound))
+
+
+def simulate(
+    document: dict[str, Any], log: CalibrationLog, replicas: int, seed: int, policy: str | None = None
+) -> tuple[CalibrationLog, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Simulate ``log``'s customers ``replicas`` times under scenario ``document``.
+
+    The customers keep their segments; they receive the logged contacts again
+    (``ReplayPolicy``) or, when the logging ``policy`` is known (``name:key=value``), that policy
+    decides afresh. Each replica is also run with nobody contacted, with the same draws (the
+    counterfactual). Returns the simulated log of ``replicas × customers``, its per-customer
+    summary, its contact table and the counterfactual summary.
+    """
+    params = ScenarioParameters.compile(validate_scenario(document, "calibrated scenario"))
+    rows, days, actions = action_schedule(log, params.catalogue)
+    segments = None
+    if log.segmented:
+        segments = pd.Categorical(log.customers["segment"], categories=list(params.scenario.segments)).codes
+    parts, silent = [], []
+    for replica in range(replicas):
+        cohort_seed = SEED_BASE + seed * 1000 + replica
+        actor = _logging_policy(policy, params, seed) if policy else ReplayPolicy(params, rows, days, actions)
+        for policy_now, into in ((actor, parts), (ReplayPolicy(params, rows[:0], days[:0], actions[:0]), silent)):
+            result = run_cohort(params, policy_now, log.size, log.days, cohort_seed, record_events=True, segments=segments)  # fmt: skip
+            events = result.events
+            ids = events["customer_id"].astype(np.uint64).to_numpy() - np.uint64(cohort_seed) * SEED_STRIDE
+            into.append(events.assign(row=ids.astype(np.int64) + replica * log.size))
+    events = pd.concat(parts, ignore_index=True)
+    customers = pd.concat([log.customers] * replicas, ignore_index=True)
+    if policy:
+        customers["arm"] = arms_of(events, len(customers))
+    replay = CalibrationLog(events, customers, log.days, log.event_types, log.segmented)
+    counterfactual = customer_summary(pd.concat(silent, ignore_index=True), replay.size, log.days)
+    return replay, customer_summary(events, replay.size, log.days), contact_table(events), counterfactual
+
+
+def _logging_policy(spec: str, params: ScenarioParameters, seed: int) -> Any:
+    from agents import make_policy
+    from agents.policy import parse_policy_spec
+
+    name, options = parse_policy_spec(spec)
+    return make_policy(name, params, seed, **options)
+
+
+def observe(log: CalibrationLog) -> dict[Key, Statistic]:
+    return statistics(log, customer_summary(log.events, log.size, log.days), contact_table(log.events))
+
+
+def fit(
+    base: Scenario,
+    log: CalibrationLog,
+    replicas: int = 4,
+    seed: int = 0,
+    iterations: int = ITERATIONS,
+    policy: str | None = None,
+) -> Calibration:
+    """Calibrate ``base`` to ``log``; see the module docstring."""
+    observed = observe(log)
+    document = base.model_dump(mode="json")
+    identified = {key: stat for key, stat in observed.items() if stat.identified and stat.value > 0}
+    unidentified = [f"{_label(key, document)}: {_why(stat)}" for key, stat in observed.items() if key not in identified]
+    unidentified += [reason for event, reason in ABSENT.items() if not (set(event.split("|")) & log.event_types)]
+    keys = list(identified)
+    history: list[float] = []
+    simulated: dict[Key, Statistic] = {}
+    for _ in range(iterations):
+        replay, summary, contacts, counterfactual = simulate(document, log, replicas, seed, policy)
+        simulated = statistics(replay, summary, contacts, counterfactual)
+        history.append(_update(document, keys, identified, simulated))
+    parameters = [_parameter(key, base, document, identified[key], replicas) for key in keys]
+    validate_scenario(document, "calibrated scenario")
+    unidentified += list(UNIDENTIFIABLE)
+    return Calibration(base, document, parameters, unidentified, observed, simulated, replicas, policy, history)
+
+
+def _update(document: dict[str, Any], keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]) -> float:  # fmt: skip
+    largest = 0.0
+    for key in keys:
+        sim = simulated.get(key)
+        if sim is None or sim.value <= 0:
+            continue
+        factor = observed[key].value / sim.value
+        for path in _paths(key, document):
+            old = _get(document, path)
+            start = old if old > 0 else 1e-4
+            _set(document, path, start * factor)
+            largest = max(largest, abs(_get(document, path) - old) / max(old, 1e-12))
+    return largest
+
+
+def _parameter(key: Key, base: Scenario, document: dict[str, Any], stat: Statistic, replicas: int) -> FittedParameter:
+    paths = _paths(key, document)
+    value = _get(document, paths[0])
+    half = Z95 * stat.se * np.sqrt(1 + 1 / replicas) / stat.value
+    base_value = _get(base.model_dump(mode="json"), paths[0])
+    return FittedParameter(key, paths, base_value, value, (value * max(1 - half, 0.0), value * (1 + half)), stat)
+
+
+def _label(key: Key, document: dict[str, Any]) -> str:
+    paths = _paths(key, document)
+    return ".".join(paths[0]) if len(paths) == 1 else ".".join(paths[0]).replace(f".{paths[0][1]}.", ".*.", 1)
+
+
+def _why(stat: Statistic) -> str:
+    if stat.value <= 0 and stat.identified:
+        return "the log shows no effect (estimate ≤ 0); kept at base"
+    return f"too little data ({stat.units} units, {stat.events} events; need 30 and 5); kept at base"
