@@ -125,7 +125,7 @@ def _write(args: argparse.Namespace, calibration: Any, rows: list, fit_stats: di
 def _track(calibration: Any, fit_stats: dict, files: list[Path], args: argparse.Namespace) -> None:
     from experiments.tracking import TrackedRun
 
-    params = {p.name: f"{p.value:.6g}" for p in calibration.parameters}
+    params = {p.name.replace("*", "all"): f"{p.value:.6g}" for p in calibration.parameters}
     params.update({"base": calibration.base.name, "holdout": args.holdout, "replicas": args.replicas})
     tags = {"kind": "calibration", "scenario": calibration.base.name, "events": str(args.events)}
     run = TrackedRun("calibration", f"{calibration.base.name}__calibration", tags, params)

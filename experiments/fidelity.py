@@ -10,9 +10,10 @@ times — and each observed quantity is set beside its simulated value, overall 
   channel, and churn per customer.
 
 The observed value carries its 95% interval (Wilson's for shares — Brown, Cai and DasGupta,
-Statistical Science 2001 — and the normal interval of a mean or a difference of means otherwise);
+Statistical Science 2001 — a two-part interval for spend per customer, share who bought × spend
+per buyer, and the normal interval of a difference of means for uplifts);
 the verdict is ``inside`` when the simulated value lies in it. ``z`` = (simulated − observed) / the
-observed standard error is the goodness-of-fit statistic: Σ z² over the quantities is compared with
+observed standard error (the interval's half-width / 1.96) is the goodness-of-fit statistic: Σ z² over the quantities is compared with
 a χ² distribution (a lenient test: it ignores the fitting noise of the simulated side).
 """
 
@@ -32,8 +33,9 @@ METRICS = (("visit_rate", "visited"), ("conversion_rate", "converted"), ("spend_
 def _share_ci(successes: float, n: int) -> tuple[float, float]:
     from statsmodels.stats.proportion import proportion_confint
 
-    low, high = proportion_confint(round(successes), n, alpha=0.05, method="wilson")
-    return float(low), float(high)
+    k = round(successes)
+    low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+    return (0.0 if k == 0 else float(low)), (1.0 if k == n else float(high))  # exact at the ends (no rounding)
 
 
 def _mean_se(values: np.ndarray) -> float:
@@ -42,6 +44,7 @@ def _mean_se(values: np.ndarray) -> float:
 
 def _row(quantity: str, segment: str, observed: float, ci: tuple[float, float], se: float, simulated: float, n: int) -> dict[str, Any]:  # fmt: skip
     inside = ci[0] <= simulated <= ci[1]
+    se = (ci[1] - ci[0]) / (2 * Z95) if ci[1] > ci[0] else se  # the interval's own scale (Wilson, two-part)
     z = (simulated - observed) / se if se and np.isfinite(se) and se > 0 else float("nan")
     return {
         "quantity": quantity,
@@ -55,7 +58,27 @@ def _row(quantity: str, segment: str, observed: float, ci: tuple[float, float], 
     }
 
 
-def _arm_rows(segment: str, obs: pd.DataFrame, sim: pd.DataFrame, arms: list[str]) -> list[dict[str, Any]]:
+def _spend_ci(spend: np.ndarray, spread: float) -> tuple[float, float]:
+    """95% interval of spend per customer as (share who bought) × (spend per buyer).
+
+    The normal interval of a mean of mostly zeros covers badly when few customers bought; this
+    two-part interval combines Wilson's interval of the share with the cell's spend per buyer,
+    whose standard error uses the whole log's spread of spend among buyers (``spread``: their
+    standard deviation), so a cell with a handful of buyers still gets an honest width.
+    """
+    buyers = spend[spend > 0]
+    k = buyers.size
+    low, high = _share_ci(k, spend.size)
+    if k == 0:
+        return 0.0, high * spread
+    mean = float(buyers.mean())
+    relative = Z95 * spread / np.sqrt(k) / mean
+    return low * mean * max(1 - relative, 0.0), high * mean * (1 + relative)
+
+
+def _arm_rows(
+    segment: str, obs: pd.DataFrame, sim: pd.DataFrame, arms: list[str], spread: float
+) -> list[dict[str, Any]]:
     rows = []
     for arm in arms:
         o, s = obs[obs["arm"] == arm], sim[sim["arm"] == arm]
@@ -64,10 +87,9 @@ def _arm_rows(segment: str, obs: pd.DataFrame, sim: pd.DataFrame, arms: list[str
         for name, column in METRICS:
             values = o[column].to_numpy(float)
             se = _mean_se(values)
-            ci = _share_ci(values.sum(), values.size) if column != "spend" else (values.mean() - Z95 * se, values.mean() + Z95 * se)  # fmt: skip
-            rows.append(
-                _row(f"{name}[{arm}]", segment, float(values.mean()), ci, se, float(s[column].mean()), values.size)
-            )
+            ci = _spend_ci(values, spread) if column == "spend" else _share_ci(values.sum(), values.size)
+            simulated = float(s[column].mean())
+            rows.append(_row(f"{name}[{arm}]", segment, float(values.mean()), ci, se, simulated, values.size))
     return rows
 
 
@@ -117,11 +139,13 @@ def compare_logs(
     sim, sim_contacts = _frames(simulated, simulated_summary, simulated_contacts)
     arms = [NO_CONTACT, *sorted(set(obs["arm"]) - {NO_CONTACT})]
     groups = [ALL, *sorted(set(obs["segment"]) - {ALL})]
+    spent = obs["spend"].to_numpy(float)
+    spread = float(spent[spent > 0].std(ddof=1)) if (spent > 0).sum() > 1 else 0.0
     rows: list[dict[str, Any]] = []
     for group in groups:
         pick = (lambda f: f) if group == ALL else (lambda f, g=group: f[f["segment"] == g])  # type: ignore[misc]
         o, s, oc, sc = pick(obs), pick(sim), pick(obs_contacts), pick(sim_contacts)
-        rows += _arm_rows(group, o, s, arms)
+        rows += _arm_rows(group, o, s, arms, spread)
         rows += _uplift_rows(group, o, s, arms)
         if {"open", "click"} & observed.event_types:
             rows += _contact_rows(group, oc, sc, "engaged", "message", "engagement_per_contact")
