@@ -35,10 +35,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP)  ## simulator throughput (~2 min), RLlib stock vs bulk (~3 min), serving in process and over HTTP (~1 min)
+bench: $(STAMP)  ## simulator (~2 min), RLlib stock vs bulk (~3 min), serving (~1 min), calibration speed and coverage (~2 min)
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_serving.py
+	$(PY) benchmarks/bench_calibration.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -36,7 +36,9 @@ class RandomisedTrial(Policy):
         try:
             self.periods = np.array([int(p) for p in str(periods).split("/")])
         except ValueError:
-            raise ValueError(f"randomised_trial option periods: expected whole days like 1/3/7, got {periods!r}") from None
+            raise ValueError(
+                f"randomised_trial option periods: expected whole days like 1/3/7, got {periods!r}"
+            ) from None
         if self.periods.size == 0 or (self.periods < 1).any():
             raise ValueError(f"randomised_trial option periods: expected positive days, got {periods!r}")
         self.control = float(control)

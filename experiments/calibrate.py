@@ -8,6 +8,7 @@ that it drives almost proportionally:
 | control customers' visit hazard, per segment | ``segments.S.organic_visit_rate`` |
 | control customers' conversion hazard, per segment | ``segments.S.organic_purchase_rate`` |
 | control converters' spend | ``segments.*.order_value`` (one factor for all) |
+| spread of log spend among buyers | ``segments.*.order_value_sigma`` (one shift for all) |
 | engagement per contact (or the arm's excess visit hazard), per segment × message | ``segments.S.message_affinity.M`` |
 | the arm's excess conversion hazard, per message | ``messages.M.conversion_rate`` |
 | the arm's excess spend per customer, per message | ``messages.M.value`` |
@@ -45,7 +46,7 @@ from experiments.cohort import SEED_STRIDE, Z95, run_cohort
 ITERATIONS = 4
 SEED_BASE = 7_000_000
 """Cohort seeds of the replays: far from the seeds the simulator's own logs and evaluations use."""
-UPPER = {"organic_visit_rate": 1.0, "organic_purchase_rate": 1.0, "message_affinity": 10.0, "conversion_rate": 1.0,
+UPPER = {"order_value_sigma": 3.0, "organic_visit_rate": 1.0, "organic_purchase_rate": 1.0, "message_affinity": 10.0, "conversion_rate": 1.0,
          "unsubscribe_rate": 0.5, "base_churn_hazard": 0.5}  # fmt: skip
 """The scenario schema's bounds (``envs.scenario``): a fitted value is clipped into them."""
 ABSENT = {
@@ -59,7 +60,8 @@ UNIDENTIFIABLE = (
     "channels.*.engage_rate (only its product with segments.*.message_affinity is identified; kept at base)",
     "channels.*.fatigue_increment, fatigue_half_life_days, spillover, unsubscribe_fatigue, cost, consent_rate",
     "messages.*.relevance, discount_cost, satisfaction_lift, intent_lift, churn_reduction",
-    "segments.*.share (the customer table fixes who is in which segment), value_sigma, order_value_sigma, "
+    "segments.*.share (the customer table fixes who is in which segment), value_sigma (only the total spread of "
+    "spend is identified; the order's share of it is fitted), "
     "satisfaction, channel_affinity, affinity_dispersion, onboarding, subscription and churn-loss values",
     "dynamics.*, rules.*, objective.* (not properties of customers' responses)",
 )
@@ -104,6 +106,8 @@ def _paths(key: Key, scenario: dict[str, Any]) -> list[tuple[str, ...]]:
         return [("segments", key[1], "organic_purchase_rate")]
     if kind == "order_value":
         return [("segments", s, "order_value") for s in scenario["segments"]]
+    if kind == "spend_spread":
+        return [("segments", s, "order_value_sigma") for s in scenario["segments"]]
     if kind == "engagement":
         return [("segments", key[1], "message_affinity", key[2])]
     if kind == "conversion_uplift":
@@ -150,13 +154,15 @@ def simulate(
     segments = None
     if log.segmented:
         segments = pd.Categorical(log.customers["segment"], categories=list(params.scenario.segments)).codes
-    parts, silent = [], []
+    parts: list[pd.DataFrame] = []
+    silent: list[pd.DataFrame] = []
     for replica in range(replicas):
         cohort_seed = SEED_BASE + seed * 1000 + replica
         actor = _logging_policy(policy, params, seed) if policy else ReplayPolicy(params, rows, days, actions)
         for policy_now, into in ((actor, parts), (ReplayPolicy(params, rows[:0], days[:0], actions[:0]), silent)):
             result = run_cohort(params, policy_now, log.size, log.days, cohort_seed, record_events=True, segments=segments)  # fmt: skip
             events = result.events
+            assert events is not None  # record_events=True
             ids = events["customer_id"].astype(np.uint64).to_numpy() - np.uint64(cohort_seed) * SEED_STRIDE
             into.append(events.assign(row=ids.astype(np.int64) + replica * log.size))
     events = pd.concat(parts, ignore_index=True)
@@ -213,21 +219,35 @@ def _update(document: dict[str, Any], keys: list[Key], observed: dict[Key, Stati
         sim = simulated.get(key)
         if sim is None or sim.value <= 0:
             continue
-        factor = observed[key].value / sim.value
         for path in _paths(key, document):
             old = _get(document, path)
-            start = old if old > 0 else 1e-4
-            _set(document, path, start * factor)
+            _set(document, path, _next_value(key, old, observed[key].value, sim.value))
             largest = max(largest, abs(_get(document, path) - old) / max(old, 1e-12))
     return largest
+
+
+def _next_value(key: Key, old: float, observed: float, simulated: float) -> float:
+    """Rescale by observed / simulated; a spread moves on the variance scale, where the customer's
+    own value spread (``value_sigma``) and the order's add: σ² = σ_value² + σ_order²."""
+    if key[0] == "spend_spread":
+        return float(np.sqrt(max(old**2 + observed**2 - simulated**2, 1e-6)))
+    return (old if old > 0 else 1e-4) * observed / simulated
+
+
+def _interval(key: Key, value: float, stat: Statistic, replicas: int) -> tuple[float, float]:
+    half = Z95 * stat.se * np.sqrt(1 + 1 / replicas)
+    if key[0] == "spend_spread":  # σ_order² = σ_log² − (σ_log² − σ_order²), the latter held at its fitted value
+        rest = stat.value**2 - value**2
+        return float(np.sqrt(max((stat.value - half) ** 2 - rest, 0.0))), float(np.sqrt(max((stat.value + half) ** 2 - rest, 0.0)))  # fmt: skip
+    relative = half / stat.value
+    return value * max(1 - relative, 0.0), value * (1 + relative)
 
 
 def _parameter(key: Key, base: Scenario, document: dict[str, Any], stat: Statistic, replicas: int) -> FittedParameter:
     paths = _paths(key, document)
     value = _get(document, paths[0])
-    half = Z95 * stat.se * np.sqrt(1 + 1 / replicas) / stat.value
     base_value = _get(base.model_dump(mode="json"), paths[0])
-    return FittedParameter(key, paths, base_value, value, (value * max(1 - half, 0.0), value * (1 + half)), stat)
+    return FittedParameter(key, paths, base_value, value, _interval(key, value, stat, replicas), stat)
 
 
 def _label(key: Key, document: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ each is put on a scale where it is close to proportional to the parameter it pin
   control: ``(−log(1 − x_arm) + log(1 − x_control)) / W``, since ``1 − x_arm = (1 − x_control)(1 − e)``;
 - per-contact rates (engagement, unsubscribes) are binomial or Poisson MLEs per contact; churn is
   events per customer-day (the exponential hazard MLE);
+- the spread of spend is the standard deviation of log spend among buyers (lognormal MLE);
 - the decline of engagement with recent contacts is the slope of a log-link Poisson GLM
   (statsmodels; "modified Poisson" for a binary outcome with robust errors, Zou, Am. J.
   Epidemiol. 2004) of engaged on the contacts of the previous week, with a fixed effect per
@@ -76,6 +77,15 @@ def mean_of(values: np.ndarray, events: int | None = None) -> Statistic:
 def excess_mean(arm: np.ndarray, control: np.ndarray, events: int) -> Statistic:
     a, c = mean_of(arm), mean_of(control)
     return Statistic(a.value - c.value, float(np.hypot(a.se, c.se)), min(a.units, c.units), events)
+
+
+def log_spread(spend: np.ndarray) -> Statistic:
+    """Standard deviation of log spend among buyers (the lognormal's σ MLE), SE σ/√(2(n−1))."""
+    n = spend.size
+    if n < 2:
+        return Statistic(0.0, float("inf"), n, n)
+    sigma = float(np.log(spend).std(ddof=1))
+    return Statistic(sigma, sigma / np.sqrt(2 * (n - 1)), n, n)
 
 
 def rate_per(events: int, exposure: float, units: int) -> Statistic:
@@ -147,6 +157,7 @@ def statistics(
                 )
     buyers = organic["converted"].to_numpy() & organic_pool
     out[("order_value", ALL)] = mean_of(organic["spend"].to_numpy()[buyers])
+    out[("spend_spread", ALL)] = log_spread(spend[converted & (spend > 0)])
     for m in messages:
         in_arm = arm == m
         everyone = np.ones(arm.size, bool)

@@ -149,8 +149,8 @@ class CohortRun:
         if record_events:
             catalogue = params.catalogue
             self.events = EventRecorder(catalogue.channels, catalogue.messages, self.ids)
-            segments = list(params.scenario.segments)
-            self.customers_at_start = customer_table(self.ids, population.record, segments, catalogue.channels)
+            names = list(params.scenario.segments)
+            self.customers_at_start = customer_table(self.ids, population.record, names, catalogue.channels)
 
     def day(self) -> np.ndarray | None:
         population = self.population

@@ -86,3 +86,13 @@ def test_bench_serving_quick_writes_latencies_and_loses_no_event(tmp_path: Path)
     http = result["http"]
     assert http["requests"] == 600 and http["errors"] == 0 and http["lost_events"] == 0
     assert http["contacts"] > 0 and http["outcomes_acknowledged"] == 300
+
+
+@pytest.mark.slow
+def test_bench_calibration_quick_reports_coverage(tmp_path: Path) -> None:
+    out = tmp_path / "calibration.json"
+    argv = [sys.executable, "benchmarks/bench_calibration.py", "--skip-speed", "--seeds", "1", "--customers", "4000"]
+    subprocess.run([*argv, "--out", str(out)], cwd=REPO, check=True, capture_output=True, timeout=300)
+    coverage = json.loads(out.read_text())["coverage"]
+    assert coverage["intervals"] >= 20 and coverage["nominal"] == 0.95
+    assert coverage["coverage"] >= 0.8  # 95% nominal; one small log is noisy

@@ -1,0 +1,132 @@
+"""Calibration: how long it takes, and whether its intervals cover the truth at the nominal rate.
+
+- **Speed** (Hillstrom, 64,000 customers): ``journeylab calibrate``'s two phases — fitting on
+  70% (rounds of replays of the fitting customers and their counterfactuals) and the fidelity
+  report on 30% — against the reference measured in the same run: one plain simulation of all
+  64,000 customers over the 14 days.
+- **Coverage**: ``--seeds`` logs emitted by the simulator from a randomised e-mail trial with
+  known parameters (the ``hillstrom_email`` preset over 28 days, e-mail allowed daily: customers
+  contacted up to 28 times, so fatigue is identifiable), each calibrated from a perturbed start;
+  the share of (parameter, log) pairs whose 95% interval holds the true value, overall and per
+  kind of parameter. Nominal: 95%.
+
+Usage: ``python benchmarks/bench_calibration.py [--seeds K] [--customers N] [--out PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+HILLSTROM = ROOT.parent / "shared" / "data" / "hillstrom.csv"
+TEST_BED = ["horizon_days=28", "rules.channel_caps.email.max_contacts=7", "rules.channel_caps.email.window_days=7"]
+TRIAL = "randomised_trial:control=0.3,periods=1/2/4/7"
+
+
+def speed() -> dict:
+    from agents import make_policy
+    from envs.parameters import ScenarioParameters
+    from envs.scenario import load_scenario
+    from experiments.calibrate import fit, simulate
+    from experiments.calibration_log import read_log
+    from experiments.cli_calibrate import split
+    from experiments.cohort import run_cohort
+    from experiments.fidelity import compare_logs
+    from experiments.hillstrom import convert_file
+
+    base = load_scenario("hillstrom_email")
+    with tempfile.TemporaryDirectory() as scratch:
+        events, customers = convert_file(HILLSTROM, Path(scratch))
+        started = time.perf_counter()
+        log = read_log(events, customers, base)
+        read_s = time.perf_counter() - started
+    params = ScenarioParameters.compile(base)
+    started = time.perf_counter()
+    run_cohort(params, make_policy("batch_and_blast", params, period=14), log.size, log.days, 0, record_events=True)
+    reference_s = time.perf_counter() - started
+    fitting, held = split(log.size, 0.3, 0)
+    started = time.perf_counter()
+    calibration = fit(base, log.subset(fitting), replicas=4)
+    fit_s = time.perf_counter() - started
+    started = time.perf_counter()
+    replay, summary, contacts, _ = simulate(calibration.scenario, log.subset(held), 8, 1)
+    rows = compare_logs(log.subset(held), replay, summary, contacts)
+    report_s = time.perf_counter() - started
+    return {
+        "customers": log.size,
+        "days": log.days,
+        "read_log_s": round(read_s, 2),
+        "reference_one_simulation_s": round(reference_s, 2),
+        "fit_s": round(fit_s, 2),
+        "fidelity_s": round(report_s, 2),
+        "fit_over_reference": round(fit_s / reference_s, 1),
+        "rounds": len(calibration.history),
+        "parameters_fitted": len(calibration.parameters),
+        "fidelity_inside": f"{sum(r['verdict'] == 'inside' for r in rows)}/{len(rows)}",
+    }
+
+
+def coverage(seeds: int, customers: int) -> dict:
+    from agents import make_policy
+    from envs.parameters import ScenarioParameters
+    from envs.scenario import load_scenario
+    from experiments.calibrate import fit
+    from experiments.calibration_log import build_log
+    from experiments.cohort import run_cohort
+
+    truth = load_scenario("hillstrom_email", TEST_BED)
+    params = ScenarioParameters.compile(truth)
+    start = load_scenario("hillstrom_email", [*TEST_BED, "channels.email.fatigue_response=0.6",
+        "channels.email.unsubscribe_rate=0.005", "messages.mens_email.conversion_rate=0.04"])  # fmt: skip
+    pairs, per_kind, seconds = [], {}, []
+    for seed in range(seeds):
+        policy = make_policy("randomised_trial", params, 0, control=0.3, periods="1/2/4/7")
+        result = run_cohort(params, policy, customers, truth.horizon_days, 100 + seed, record_events=True)
+        log = build_log(result.events, result.customer_table[["customer_id", "segment"]], truth)
+        started = time.perf_counter()
+        calibration = fit(start, log, replicas=3, seed=seed, iterations=5, policy=TRIAL)
+        seconds.append(time.perf_counter() - started)
+        true = {p.name: p.base for p in fit(truth, log, replicas=1, iterations=0, policy=TRIAL).parameters}
+        for p in calibration.parameters:
+            inside = p.ci95[0] <= true[p.name] <= p.ci95[1]
+            pairs.append(inside)
+            kind = p.name.split(".")[-1] if "message_affinity" not in p.name else "message_affinity"
+            per_kind.setdefault(kind, []).append(inside)
+    return {
+        "logs": seeds,
+        "customers_per_log": customers,
+        "days": truth.horizon_days,
+        "intervals": len(pairs),
+        "coverage": round(sum(pairs) / len(pairs), 3),
+        "nominal": 0.95,
+        "per_kind": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(per_kind.items())},
+        "fit_seconds_mean": round(sum(seconds) / len(seconds), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--skip-speed", action="store_true", help="coverage only (no Hillstrom file needed)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_calibration.json")
+    args = parser.parse_args()
+    result = {"machine": platform.machine(), "python": platform.python_version()}
+    if not args.skip_speed:
+        result["speed"] = speed()
+    result["coverage"] = coverage(args.seeds, args.customers)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
