@@ -7,7 +7,8 @@ Pure functions over arrays; the single-customer env and the vector env both call
    answered, clicked) with probability
    ``engage_rate[c] · affinity[c] · relevance[m, stage] · message_affinity[segment, m] ·
    exp(−fatigue_response[c] · fatigue[c])``;
-   an engaged customer converts with probability ``conversion_rate[m] · intent`` and spends
+   an engaged customer converts with probability ``conversion_rate[m] · contact_conversion[segment] ·
+   intent`` and spends
    ``value[m] · value multiplier · lognormal``; the discount is paid on conversion. A customer who
    does not engage unsubscribes with probability
    ``unsubscribe_rate[c] · (1 + unsubscribe_fatigue[c] · fatigue[c])``; an unsubscribe removes
@@ -165,7 +166,8 @@ def _response_probabilities(
     p_engage *= params.segments.message_affinity.reshape(-1)[record.segment[rows] * n_messages + msg]
     p_engage *= np.exp(-params.channels.fatigue_response[ch] * fatigue)
     np.clip(p_engage, 0.0, ENGAGE_CAP, out=p_engage)
-    p_convert = p_engage * np.clip(params.messages.conversion_rate[msg] * hidden.intent[rows], 0.0, 1.0)
+    rate = params.messages.conversion_rate[msg] * params.segments.contact_conversion[record.segment[rows]]
+    p_convert = p_engage * np.clip(rate * hidden.intent[rows], 0.0, 1.0)
     p_unsub = params.channels.unsubscribe_rate[ch] * (1.0 + params.channels.unsubscribe_fatigue[ch] * fatigue)
     return p_engage, p_convert, np.minimum(p_unsub, 1.0 - p_engage)
 

@@ -83,6 +83,7 @@ class SegmentParameters:
     subscription_per_day: np.ndarray
     order_value: np.ndarray
     order_value_sigma: np.ndarray
+    contact_conversion: np.ndarray
     visit_rate: np.ndarray
     purchase_rate: np.ndarray
     base_churn_hazard: np.ndarray
@@ -109,6 +110,7 @@ class SegmentParameters:
             subscription_per_day=_column(items, "subscription_per_day"),
             order_value=_column(items, "order_value"),
             order_value_sigma=_column(items, "order_value_sigma"),
+            contact_conversion=_column(items, "contact_conversion"),
             visit_rate=_column(items, "organic_visit_rate"),
             purchase_rate=_column(items, "organic_purchase_rate"),
             base_churn_hazard=_column(items, "base_churn_hazard"),

@@ -11,6 +11,7 @@ that it drives almost proportionally:
 | spread of log spend among buyers | ``segments.*.order_value_sigma`` (one shift for all) |
 | engagement per contact (or the arm's excess visit hazard), per segment × message | ``segments.S.message_affinity.M`` |
 | the arm's excess conversion hazard, per message | ``messages.M.conversion_rate`` |
+| contacted customers' excess conversion hazard, per segment | ``segments.S.contact_conversion`` (mean 1) |
 | the arm's excess spend per customer, per message | ``messages.M.value`` |
 | unsubscribes per contact, per channel | ``channels.C.unsubscribe_rate`` |
 | engagement's decline per recent contact, per channel | ``channels.C.fatigue_response`` |
@@ -46,7 +47,7 @@ from experiments.cohort import SEED_STRIDE, Z95, run_cohort
 ITERATIONS = 4
 SEED_BASE = 7_000_000
 """Cohort seeds of the replays: far from the seeds the simulator's own logs and evaluations use."""
-UPPER = {"order_value_sigma": 3.0, "organic_visit_rate": 1.0, "organic_purchase_rate": 1.0, "message_affinity": 10.0, "conversion_rate": 1.0,
+UPPER = {"contact_conversion": 10.0, "order_value_sigma": 3.0, "organic_visit_rate": 1.0, "organic_purchase_rate": 1.0, "message_affinity": 10.0, "conversion_rate": 1.0,
          "unsubscribe_rate": 0.5, "base_churn_hazard": 0.5}  # fmt: skip
 """The scenario schema's bounds (``envs.scenario``): a fitted value is clipped into them."""
 ABSENT = {
@@ -112,6 +113,8 @@ def _paths(key: Key, scenario: dict[str, Any]) -> list[tuple[str, ...]]:
         return [("segments", key[1], "message_affinity", key[2])]
     if kind == "conversion_uplift":
         return [("messages", key[1], "conversion_rate")]
+    if kind == "segment_conversion":
+        return [("segments", key[1], "contact_conversion")]
     if kind == "spend_uplift":
         return [("messages", key[1], "value")]
     if kind == "unsubscribe":
@@ -207,6 +210,7 @@ def fit(
         replay, summary, contacts, counterfactual = simulate(document, log, replicas, seed, policy)
         simulated = statistics(replay, summary, contacts, counterfactual)
         history.append(_update(document, keys, identified, simulated))
+        _normalise_conversion(document, keys, log)
     parameters = [_parameter(key, base, document, identified[key], replicas) for key in keys]
     validate_scenario(document, "calibrated scenario")
     unidentified += list(UNIDENTIFIABLE)
@@ -224,6 +228,25 @@ def _update(document: dict[str, Any], keys: list[Key], observed: dict[Key, Stati
             _set(document, path, _next_value(key, old, observed[key].value, sim.value))
             largest = max(largest, abs(_get(document, path) - old) / max(old, 1e-12))
     return largest
+
+
+def _normalise_conversion(document: dict[str, Any], keys: list[Key], log: CalibrationLog) -> None:
+    """Hold the contacted customers' mean ``contact_conversion`` at 1, moving the messages'
+    ``conversion_rate`` the other way: only their product is identified."""
+    segments = [key[1] for key in keys if key[0] == "segment_conversion"]
+    messages = [key[1] for key in keys if key[0] == "conversion_uplift"]
+    if not segments or not messages:
+        return
+    contacted = log.customers[log.customers["arm"] != "none"]["segment"].value_counts()
+    weights = np.array([contacted.get(s, 0) for s in segments], float)
+    values = np.array([_get(document, ("segments", s, "contact_conversion")) for s in segments])
+    mean = float((weights * values).sum() / weights.sum()) if weights.sum() > 0 else 1.0
+    if mean <= 0:
+        return
+    for s, value in zip(segments, values, strict=True):
+        _set(document, ("segments", s, "contact_conversion"), value / mean)
+    for m in messages:
+        _set(document, ("messages", m, "conversion_rate"), _get(document, ("messages", m, "conversion_rate")) * mean)
 
 
 def _next_value(key: Key, old: float, observed: float, simulated: float) -> float:

@@ -145,6 +145,10 @@ def statistics(
         if "churn" in log.event_types:
             churned = summary["churned"].to_numpy()[mine]
             out[("churn", s)] = rate_per(int(churned.sum()), float(summary["days_observed"].to_numpy()[mine].sum()), int(mine.sum()))  # fmt: skip
+        contacted = mine & (arm != NO_CONTACT)
+        out[("segment_conversion", s)] = excess_hazard(
+            converted[contacted], baseline("converted", contacted, mine), log.days
+        )
         for m in messages:
             if responses:
                 cell = (segment[contacts["row"].to_numpy()] == s) & (contacts["message"].to_numpy() == m)
