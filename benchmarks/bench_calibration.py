@@ -92,7 +92,7 @@ def coverage(seeds: int, customers: int) -> dict:
         result = run_cohort(params, policy, customers, truth.horizon_days, 100 + seed, record_events=True)
         log = build_log(result.events, result.customer_table[["customer_id", "segment"]], truth)
         started = time.perf_counter()
-        calibration = fit(start, log, replicas=3, seed=seed, iterations=5, policy=TRIAL)
+        calibration = fit(start, log, replicas=3, seed=seed, iterations=6, policy=TRIAL)
         seconds.append(time.perf_counter() - started)
         true = {p.name: p.base for p in fit(truth, log, replicas=1, iterations=0, policy=TRIAL).parameters}
         for p in calibration.parameters:

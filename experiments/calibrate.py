@@ -44,7 +44,7 @@ from experiments.calibration_log import CalibrationLog, action_schedule, arms_of
 from experiments.calibration_stats import Key, Statistic, statistics
 from experiments.cohort import SEED_STRIDE, Z95, run_cohort
 
-ITERATIONS = 4
+ITERATIONS = 6
 SEED_BASE = 7_000_000
 """Cohort seeds of the replays: far from the seeds the simulator's own logs and evaluations use."""
 UPPER = {"contact_conversion": 10.0, "order_value_sigma": 3.0, "organic_visit_rate": 1.0, "organic_purchase_rate": 1.0, "message_affinity": 10.0, "conversion_rate": 1.0,
@@ -200,18 +200,20 @@ def fit(
     """Calibrate ``base`` to ``log``; see the module docstring."""
     observed = observe(log)
     document = base.model_dump(mode="json")
-    identified = {key: stat for key, stat in observed.items() if stat.identified and stat.value > 0}
+    identified = {key: stat for key, stat in observed.items() if stat.identified}
     unidentified = [f"{_label(key, document)}: {_why(stat)}" for key, stat in observed.items() if key not in identified]
     unidentified += [reason for event, reason in ABSENT.items() if not (set(event.split("|")) & log.event_types)]
     keys = list(identified)
     history: list[float] = []
     simulated: dict[Key, Statistic] = {}
+    slopes: dict[Key, float] = {}
     for _ in range(iterations):
         replay, summary, contacts, counterfactual = simulate(document, log, replicas, seed, policy)
         simulated = statistics(replay, summary, contacts, counterfactual)
+        slopes.update(_slopes(document, keys, simulated))
         history.append(_update(document, keys, identified, simulated))
         _normalise_conversion(document, keys, log)
-    parameters = [_parameter(key, base, document, identified[key], replicas) for key in keys]
+    parameters = [_parameter(key, base, document, identified[key], replicas, slopes.get(key)) for key in keys]
     validate_scenario(document, "calibrated scenario")
     unidentified += list(UNIDENTIFIABLE)
     return Calibration(base, document, parameters, unidentified, observed, simulated, replicas, policy, history)
@@ -219,15 +221,41 @@ def fit(
 
 def _update(document: dict[str, Any], keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]) -> float:  # fmt: skip
     largest = 0.0
+    level = _conversion_level(keys, observed, simulated)
     for key in keys:
         sim = simulated.get(key)
         if sim is None or sim.value <= 0:
             continue
+        target = observed[key].value / level if key[0] == "segment_conversion" else observed[key].value
+        target = max(target, 0.0)  # no effect in the log: the parameter goes to its bound, 0
         for path in _paths(key, document):
             old = _get(document, path)
-            _set(document, path, _next_value(key, old, observed[key].value, sim.value))
+            _set(document, path, _next_value(key, old, target, sim.value))
             largest = max(largest, abs(_get(document, path) - old) / max(old, 1e-12))
     return largest
+
+
+def _slopes(document: dict[str, Any], keys: list[Key], simulated: dict[Key, Statistic]) -> dict[Key, float]:
+    """Simulated statistic per unit of parameter, where both are positive (to bound a parameter at 0)."""
+    out = {}
+    for key in keys:
+        value, sim = _get(document, _paths(key, document)[0]), simulated.get(key)
+        if sim is not None and sim.value > 0 and value > 0:
+            out[key] = sim.value / value
+    return out
+
+
+def _conversion_level(keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]) -> float:
+    """The correction the messages' conversion rates make this round (observed / simulated, pooled).
+
+    A segment's ``contact_conversion`` and the messages' ``conversion_rate`` multiply, so the
+    segments are corrected only for what the messages' correction leaves (Gauss-Seidel): updating
+    both by the full discrepancy would overshoot by its square."""
+    messages = [k for k in keys if k[0] == "conversion_uplift" and k in simulated and simulated[k].value > 0]
+    weights = [observed[k].units for k in messages]
+    sim = sum(w * simulated[k].value for w, k in zip(weights, messages, strict=True))
+    obs = sum(w * observed[k].value for w, k in zip(weights, messages, strict=True))
+    return obs / sim if sim > 0 and obs > 0 else 1.0
 
 
 def _normalise_conversion(document: dict[str, Any], keys: list[Key], log: CalibrationLog) -> None:
@@ -257,8 +285,10 @@ def _next_value(key: Key, old: float, observed: float, simulated: float) -> floa
     return (old if old > 0 else 1e-4) * observed / simulated
 
 
-def _interval(key: Key, value: float, stat: Statistic, replicas: int) -> tuple[float, float]:
+def _interval(key: Key, value: float, stat: Statistic, replicas: int, slope: float | None) -> tuple[float, float]:
     half = Z95 * stat.se * np.sqrt(1 + 1 / replicas)
+    if stat.value <= 0 or value <= 0:  # at the bound: [0, the value that would produce the upper limit]
+        return 0.0, (max(stat.value + half, 0.0) / slope if slope else float("nan"))
     if key[0] == "spend_spread":  # σ_order² = σ_log² − (σ_log² − σ_order²), the latter held at its fitted value
         rest = stat.value**2 - value**2
         return float(np.sqrt(max((stat.value - half) ** 2 - rest, 0.0))), float(np.sqrt(max((stat.value + half) ** 2 - rest, 0.0)))  # fmt: skip
@@ -266,11 +296,13 @@ def _interval(key: Key, value: float, stat: Statistic, replicas: int) -> tuple[f
     return value * max(1 - relative, 0.0), value * (1 + relative)
 
 
-def _parameter(key: Key, base: Scenario, document: dict[str, Any], stat: Statistic, replicas: int) -> FittedParameter:
+def _parameter(
+    key: Key, base: Scenario, document: dict[str, Any], stat: Statistic, replicas: int, slope: float | None
+) -> FittedParameter:
     paths = _paths(key, document)
     value = _get(document, paths[0])
     base_value = _get(base.model_dump(mode="json"), paths[0])
-    return FittedParameter(key, paths, base_value, value, _interval(key, value, stat, replicas), stat)
+    return FittedParameter(key, paths, base_value, value, _interval(key, value, stat, replicas, slope), stat)
 
 
 def _label(key: Key, document: dict[str, Any]) -> str:
@@ -279,6 +311,4 @@ def _label(key: Key, document: dict[str, Any]) -> str:
 
 
 def _why(stat: Statistic) -> str:
-    if stat.value <= 0 and stat.identified:
-        return "the log shows no effect (estimate ≤ 0); kept at base"
     return f"too little data ({stat.units} units, {stat.events} events; need 30 and 5); kept at base"

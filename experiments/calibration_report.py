@@ -82,6 +82,16 @@ def markdown(calibration: Calibration, rows: list[dict[str, Any]], fit: dict[str
         f"(χ² p = {fit['chi2_p_value']:.3g}); scaled for the noise of fitting on the other customers, "
         f"Σz²·(1−h) = {fit['chi2_adjusted']:.1f} (p = {fit['chi2_adjusted_p_value']:.3g}).",
         "",
+        *(
+            [
+                f"Reference: the fitting customers' own values land {fit['reference_inside']} of {fit['quantities']} "
+                "inside the held-out intervals — the fitting and held-out customers differ by chance too, so this is "
+                "about the most any model fitted on them can reach.",
+                "",
+            ]
+            if "reference_inside" in fit
+            else []
+        ),
         "| quantity | segment | observed | 95% CI | simulated | verdict | z |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -69,6 +69,18 @@ def split(size: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]
     return np.sort(order[held:]), np.sort(order[:held])
 
 
+def reference_inside(fitting: Any, held_out: Any) -> dict[str, float]:
+    """How many held-out quantities the fitting customers' own values land inside: the most any
+    model fitted on them can expect, since the two samples differ by chance too."""
+    from experiments.calibration_log import contact_table, customer_summary
+    from experiments.fidelity import compare_logs
+
+    summary = customer_summary(fitting.events, fitting.size, fitting.days)
+    rows = compare_logs(held_out, fitting, summary, contact_table(fitting.events))
+    inside = sum(r["verdict"] == "inside" for r in rows)
+    return {"reference_inside": inside, "reference_inside_share": inside / max(len(rows), 1)}
+
+
 def calibrate_command(args: argparse.Namespace) -> int:
     from envs.scenario import load_scenario
     from experiments.calibrate import fit, simulate
@@ -90,6 +102,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
     replay, summary, contacts, _ = simulate(calibration.scenario, evaluated, max(args.replicas, 8), args.seed + 1, args.policy)  # fmt: skip
     rows = compare_logs(evaluated, replay, summary, contacts)
     fit_stats = goodness_of_fit(rows, args.holdout if held.size else 0.0)
+    if held.size:
+        fit_stats.update(reference_inside(log.subset(fitting), evaluated))
     which = (
         f"{held.size:,} held-out customers" if held.size else f"the {fitting.size:,} fitting customers (no hold-out)"
     )
@@ -143,4 +157,9 @@ def _print(calibration: Any, fit_stats: dict, header: str, args: argparse.Namesp
         f"fidelity: {fit_stats['inside']} of {fit_stats['quantities']} quantities inside the observed 95% interval; "
         f"Σz² {fit_stats['chi2']:.1f} on {fit_stats['dof']} (adjusted for fitting noise: p = {fit_stats['chi2_adjusted_p_value']:.3g})"
     )
+    if "reference_inside" in fit_stats:
+        print(
+            f"reference: the fitting customers' own values land {fit_stats['reference_inside']} of "
+            f"{fit_stats['quantities']} inside (sampling alone keeps any fitted model from all of them)"
+        )
     print(f"wrote {args.out}" + (f" and {args.report}/" if args.report else ""), file=sys.stderr)

@@ -88,7 +88,7 @@ def test_parameter_recovery_from_a_randomised_trial_the_simulator_ran() -> None:
     perturbed = load_scenario("hillstrom_email", [*TEST_BED, "channels.email.fatigue_response=0.6",
         "channels.email.unsubscribe_rate=0.005", "messages.mens_email.conversion_rate=0.04",
         *[f"segments.{s}.organic_visit_rate=0.02" for s in truth.segments]])  # fmt: skip
-    calibration = fit(perturbed, log, replicas=3, seed=0, iterations=5, policy=TRIAL)
+    calibration = fit(perturbed, log, replicas=3, seed=0, iterations=6, policy=TRIAL)
     true_values = {p.name: p.base for p in fit(truth, log, replicas=1, iterations=0, policy=TRIAL).parameters}
     names = {p.name for p in calibration.parameters}
     assert {"channels.email.fatigue_response", "channels.email.unsubscribe_rate"} <= names
@@ -137,6 +137,8 @@ def test_hillstrom_calibrated_reproduces_the_held_out_arms(tmp_path: Path, monke
     assert verdicts.count("inside") / len(verdicts) >= 0.85
     fit_stats = json.loads((tmp_path / "report" / "goodness_of_fit.json").read_text())
     assert fit_stats["chi2_adjusted_p_value"] > 0.05
+    # the fitting customers' own values are the ceiling; the simulator comes within a tenth of it
+    assert fit_stats["inside"] >= fit_stats["reference_inside"] - 0.1 * fit_stats["quantities"]
     # the e-mail's causal effect on visits, overall, is reproduced
     for arm in arms[1:]:
         assert shown[(f"uplift.visit_rate[{arm}]", "all")]["verdict"] == "inside"
