@@ -36,14 +36,6 @@ METRIC_DIRECTIONS = {
     "conversions_per_customer": 1,
 }
 """The metrics a strategist compares on, with the better direction (+1: higher is better)."""
-TABLE_METRICS = (
-    "net_value_per_customer",
-    "revenue_per_customer",
-    "contact_cost_per_customer",
-    "churn_rate",
-    "optout_rate",
-    "contacts_per_customer",
-)
 EVALUATED_KINDS = ("baseline", "learned")
 
 

@@ -142,6 +142,9 @@ def test_compare_logs_a_comparison_run_and_lists_policies_from_other_customers(t
     assert main(["evaluate", "telecom_retention", "--customers", "200", "--seed", "5", "--policies", "no_contact"]) == 0
     comparison = _json_compare(capsys, "--name", "nobody_promoted_this")
     assert [p["policy"] for p in comparison["other_cohorts"]] == ["no_contact"]
+    by_scenario = ["compare", "--scenario", "telecom_retention", "--name", "nobody_promoted_this", "--format", "json"]
+    assert main([*by_scenario, "--no-mlflow"]) == 0
+    assert json.loads(capsys.readouterr().out)["cohort"] == comparison["cohort"]
     assert comparison["customers"] == 300  # the cohort holding most policies
     assert main(["compare", "--experiment", "telecom_retention", "--name", "nobody_promoted_this"]) == 0
     runs = mlflow.search_runs(experiment_names=["telecom_retention"], filter_string="tags.kind = 'comparison'")
