@@ -79,8 +79,7 @@ class FittedParameter:
 
     @property
     def name(self) -> str:
-        first = ".".join(self.paths[0])
-        return first if len(self.paths) == 1 else first.replace(f".{self.paths[0][1]}.", ".*.", 1)
+        return _name(self.paths)
 
 
 @dataclass
@@ -99,31 +98,37 @@ class Calibration:
     """Largest relative change of any parameter, per round (convergence)."""
 
 
+PER_KEY = {
+    "visit_control": ("segments", "organic_visit_rate"),
+    "conversion_control": ("segments", "organic_purchase_rate"),
+    "segment_conversion": ("segments", "contact_conversion"),
+    "churn": ("segments", "base_churn_hazard"),
+    "conversion_uplift": ("messages", "conversion_rate"),
+    "spend_uplift": ("messages", "value"),
+    "unsubscribe": ("channels", "unsubscribe_rate"),
+    "fatigue": ("channels", "fatigue_response"),
+}
+"""Statistic kind → (section, field) of the parameter it fits, for the segment, message or channel in the key."""
+EVERY_SEGMENT = {"order_value": "order_value", "spend_spread": "order_value_sigma"}
+"""Statistic kind → the segment field it fits, one value for every segment."""
+
+
 def _paths(key: Key, scenario: dict[str, Any]) -> list[tuple[str, ...]]:
     kind = key[0]
-    if kind == "visit_control":
-        return [("segments", key[1], "organic_visit_rate")]
-    if kind == "conversion_control":
-        return [("segments", key[1], "organic_purchase_rate")]
-    if kind == "order_value":
-        return [("segments", s, "order_value") for s in scenario["segments"]]
-    if kind == "spend_spread":
-        return [("segments", s, "order_value_sigma") for s in scenario["segments"]]
+    if kind in PER_KEY:
+        section, name = PER_KEY[kind]
+        return [(section, key[1], name)]
+    if kind in EVERY_SEGMENT:
+        return [("segments", s, EVERY_SEGMENT[kind]) for s in scenario["segments"]]
     if kind == "engagement":
         return [("segments", key[1], "message_affinity", key[2])]
-    if kind == "conversion_uplift":
-        return [("messages", key[1], "conversion_rate")]
-    if kind == "segment_conversion":
-        return [("segments", key[1], "contact_conversion")]
-    if kind == "spend_uplift":
-        return [("messages", key[1], "value")]
-    if kind == "unsubscribe":
-        return [("channels", key[1], "unsubscribe_rate")]
-    if kind == "fatigue":
-        return [("channels", key[1], "fatigue_response")]
-    if kind == "churn":
-        return [("segments", key[1], "base_churn_hazard")]
     raise KeyError(key)
+
+
+def _name(paths: list[tuple[str, ...]]) -> str:
+    """``segments.mens_new.organic_visit_rate``, or ``segments.*.order_value`` for one value in every segment."""
+    first = ".".join(paths[0])
+    return first if len(paths) == 1 else first.replace(f".{paths[0][1]}.", ".*.", 1)
 
 
 def _get(document: dict[str, Any], path: tuple[str, ...]) -> float:
@@ -201,7 +206,9 @@ def fit(
     observed = observe(log)
     document = base.model_dump(mode="json")
     identified = {key: stat for key, stat in observed.items() if stat.identified}
-    unidentified = [f"{_label(key, document)}: {_why(stat)}" for key, stat in observed.items() if key not in identified]
+    unidentified = [
+        f"{_name(_paths(key, document))}: {_why(stat)}" for key, stat in observed.items() if key not in identified
+    ]
     unidentified += [reason for event, reason in ABSENT.items() if not (set(event.split("|")) & log.event_types)]
     keys = list(identified)
     history: list[float] = []
@@ -213,7 +220,9 @@ def fit(
         slopes.update(_slopes(document, keys, simulated))
         history.append(_update(document, keys, identified, simulated))
         _normalise_conversion(document, keys, log)
-    parameters = [_parameter(key, base, document, identified[key], replicas, slopes.get(key)) for key in keys]
+    base_document = base.model_dump(mode="json")
+    parameters = [_parameter(key, base_document, document, identified[key], replicas, slopes.get(key)) for key in keys]
+    document["name"] = f"{base.name}_calibrated"
     validate_scenario(document, "calibrated scenario")
     unidentified += list(UNIDENTIFIABLE)
     return Calibration(base, document, parameters, unidentified, observed, simulated, replicas, policy, history)
@@ -297,17 +306,12 @@ def _interval(key: Key, value: float, stat: Statistic, replicas: int, slope: flo
 
 
 def _parameter(
-    key: Key, base: Scenario, document: dict[str, Any], stat: Statistic, replicas: int, slope: float | None
+    key: Key, base: dict[str, Any], document: dict[str, Any], stat: Statistic, replicas: int, slope: float | None
 ) -> FittedParameter:
     paths = _paths(key, document)
     value = _get(document, paths[0])
-    base_value = _get(base.model_dump(mode="json"), paths[0])
+    base_value = _get(base, paths[0])
     return FittedParameter(key, paths, base_value, value, _interval(key, value, stat, replicas, slope), stat)
-
-
-def _label(key: Key, document: dict[str, Any]) -> str:
-    paths = _paths(key, document)
-    return ".".join(paths[0]) if len(paths) == 1 else ".".join(paths[0]).replace(f".{paths[0][1]}.", ".*.", 1)
 
 
 def _why(stat: Statistic) -> str:

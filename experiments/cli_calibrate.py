@@ -120,7 +120,6 @@ def _write(args: argparse.Namespace, calibration: Any, rows: list, fit_stats: di
     from experiments.calibration_report import scenario_text, write_report
     from experiments.cli import write_atomically
 
-    calibration.scenario["name"] = f"{calibration.base.name}_calibrated"
     text = scenario_text(calibration, str(args.events))
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "report"

@@ -52,17 +52,16 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def export(args: argparse.Namespace) -> int:
-    from experiments.registry import RegistryError, copy_artifact, export_run
+    from experiments.registry import RegistryError, export_model, export_run
+    from serving.artifact import ArtifactError
 
-    if args.source.startswith(MODEL_URI_PREFIX):
-        with tempfile.TemporaryDirectory() as scratch:
-            engine = _load_engine(args.source, Path(scratch))  # verified before it is copied
-            out = copy_artifact(engine.artifact.root, args.out)
-    else:
-        try:
+    try:
+        if args.source.startswith(MODEL_URI_PREFIX):
+            out = export_model(args.source, args.out)
+        else:
             out = export_run(args.source, args.out)
-        except RegistryError as exc:
-            raise ServingUsageError(str(exc)) from None
+    except (RegistryError, ArtifactError) as exc:
+        raise ServingUsageError(f"{args.source}: {exc}" if isinstance(exc, ArtifactError) else str(exc)) from None
     print(f"wrote {out}/policy.onnx and {out}/manifest.json")
     return 0
 

@@ -50,7 +50,6 @@ class PolicyRun:
     run_id: str
     label: str
     kind: str
-    policy: str
     deployable: bool
     cohort: str
     started: int
@@ -200,7 +199,6 @@ def evaluated_runs(client: Any, experiment: str) -> list[PolicyRun]:
                     run.info.run_id,
                     _label(tags, run.info.run_id),
                     tags["kind"],
-                    tags.get("policy", "?"),
                     tags.get("deployable", "true") == "true",
                     tags[COHORT_TAG],
                     run.info.start_time,

@@ -111,20 +111,13 @@ def _promote(experiment: str) -> str | None:
 
 
 def _export(champion_uri: str | None, run_id: str, folder: Path) -> Path:
-    import tempfile
-
-    from experiments.registry import copy_artifact, export_run, resolve_artifact
+    from experiments.registry import export_model, export_run
 
     if champion_uri is None:
         print(f"No champion yet: exporting the policy just trained (run {run_id}) to show its decisions.")
         return export_run(run_id, folder)
-    from serving.engine import DecisionEngine
-
-    with tempfile.TemporaryDirectory() as scratch:
-        source, digest = resolve_artifact(champion_uri, Path(scratch))
-        DecisionEngine.load(source, manifest_sha256=digest)  # verified against the registry before copying
-        print(f"Exporting the champion {champion_uri}.")
-        return copy_artifact(source, folder)
+    print(f"Exporting the champion {champion_uri}.")
+    return export_model(champion_uri, folder)
 
 
 def _decide(artifact: Path) -> None:

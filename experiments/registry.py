@@ -254,3 +254,13 @@ def load_engine(uri: str, epsilon: float = 0.0, seed: int | None = None) -> Any:
     with tempfile.TemporaryDirectory() as scratch:
         folder, digest = resolve_artifact(uri, Path(scratch))
         return DecisionEngine.load(folder, epsilon=epsilon, seed=seed, manifest_sha256=digest)
+
+
+def export_model(uri: str, out: Path) -> Path:
+    """Copy the artifact of ``models:/NAME@ALIAS`` to ``out``, verified against the registry's digest first."""
+    from serving.engine import DecisionEngine
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder, digest = resolve_artifact(uri, Path(scratch))
+        DecisionEngine.load(folder, manifest_sha256=digest)  # raises ArtifactError before anything is copied
+        return copy_artifact(folder, out)

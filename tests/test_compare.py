@@ -31,7 +31,7 @@ def _policy(label: str, kind: str, net_value: np.ndarray, contacts: np.ndarray) 
     columns.update(net_value_per_customer=net_value, contacts_per_customer=contacts)
     columns["contacts_per_customer.email"] = contacts
     daily = pd.DataFrame({"day": [1, 2], "alive": [N, N - 1], "contacts.email": [1, 2]})
-    return PolicyRun(label, label, kind, label, True, "c0", 0, PolicyOutcomes(pd.DataFrame(columns), daily))
+    return PolicyRun(label, label, kind, True, "c0", 0, PolicyOutcomes(pd.DataFrame(columns), daily))
 
 
 def _comparison(reference: PolicyRun, *others: PolicyRun) -> Comparison:
