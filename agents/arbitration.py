@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from envs.parameters import ScenarioParameters
+from journeylab.envs.parameters import ScenarioParameters
 
 
 @dataclass(frozen=True)

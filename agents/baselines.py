@@ -6,7 +6,7 @@
 - ``rule_journey``: journeys as marketers write them — onboarding sequence, retention offer on
   risk signals, win-back after inactivity, a periodic offer otherwise, each on the customer's most
   engaged channel;
-- ``propensity_nba``: a decision hub's next-best-action arbitration (see ``agents.arbitration``);
+- ``propensity_nba``: a decision hub's next-best-action arbitration (see ``journeylab.agents.arbitration``);
 - ``oracle_myopic``: the same arbitration with the simulator's true one-step probabilities —
   simulation only, the ceiling of every myopic policy.
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from agents.arbitration import ActionEconomics, best_action
-from agents.policy import ObservationBatch, Policy, register, uniform_allowed
-from envs.features import FeatureReader, feature_spec
-from envs.parameters import ScenarioParameters
+from journeylab.agents.arbitration import ActionEconomics, best_action
+from journeylab.agents.policy import ObservationBatch, Policy, register, uniform_allowed
+from journeylab.envs.features import FeatureReader, feature_spec
+from journeylab.envs.parameters import ScenarioParameters
 
 BASELINES = ("no_contact", "random", "batch_and_blast", "rule_journey", "propensity_nba", "oracle_myopic")
 """Every baseline, in the order tables show them."""
@@ -195,7 +195,7 @@ class PropensityNBA(Policy):
     models of P(engage), P(convert | engage) and P(unsubscribe) are learned from the responses
     this policy observes, starting from the channel's benchmark rates with ``prior_strength``
     pseudo-contacts (a marketer's prior). Each day every customer gets the allowed action of highest
-    expected immediate value (``agents.arbitration``) if it beats staying silent; with probability
+    expected immediate value (``journeylab.agents.arbitration``) if it beats staying silent; with probability
     ``exploration`` a random allowed action instead, so every model keeps learning. Myopic by
     construction: no term looks past today's response.
 

@@ -37,7 +37,7 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 
-from agents.business_callback import JourneyTotals
+from journeylab.agents.business_callback import JourneyTotals
 
 REWARD_SPACE = gym.spaces.Box(float("-inf"), float("inf"), (), np.float32)
 """The space RLlib's episodes give their reward buffers (``single_agent_episode._REWARDS_BOX_SPACE``)."""

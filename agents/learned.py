@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.policy import ObservationBatch, Policy, register
-from envs.parameters import ScenarioParameters
+from journeylab.agents.policy import ObservationBatch, Policy, register
+from journeylab.envs.parameters import ScenarioParameters
 
 INFERENCE_BATCH = 65_536
 """Customers per forward pass: bounds the memory of one inference call."""
@@ -34,7 +34,7 @@ class LearnedPolicy(Policy):
         self.mode = mode
         if not module:
             raise ValueError("learned option module: expected the path of a trained RLModule checkpoint")
-        from agents.rllib_module import load_module
+        from journeylab.agents.rllib_module import load_module
 
         try:
             self.module = load_module(module)

@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from envs.dynamics import DayOutcome
-from envs.parameters import ScenarioParameters
-from envs.population import Population
-from envs.random_streams import customer_keys, uniforms
+from journeylab.envs.dynamics import DayOutcome
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.population import Population
+from journeylab.envs.random_streams import customer_keys, uniforms
 
 
 @dataclass

@@ -21,7 +21,7 @@ from ray.rllib.utils.torch_utils import FLOAT_MIN
 
 MODULE_ID = "default_policy"
 NO_CONTACT = 0
-"""Action 0 of every catalogue is "no contact" (``envs.catalogue``)."""
+"""Action 0 of every catalogue is "no contact" (``journeylab.envs.catalogue``)."""
 
 
 class JourneyModule(ActionMaskingTorchRLModule):

@@ -4,7 +4,7 @@
 random, to a control group (never contacted) or to one (channel, message) sent every ``period``
 days, with the period itself randomised — so responses can be compared with a control and
 against recent contact counts (fatigue). ``ReplayPolicy`` re-enacts the contacts of a log on the
-customers it came from (``experiments.calibrate`` simulates a real log's customers with it); a
+customers it came from (``journeylab.experiments.calibration.fit`` simulates a real log's customers with it); a
 replayed contact the rules block (the customer unsubscribed or churned earlier in simulation) is
 not sent.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.policy import ObservationBatch, Policy, register
-from envs.parameters import ScenarioParameters
-from envs.random_streams import customer_keys, uniforms
+from journeylab.agents.policy import ObservationBatch, Policy, register
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.random_streams import customer_keys, uniforms
 
 
 @register

@@ -32,15 +32,15 @@ TRIAL = "randomised_trial:control=0.3,periods=1/2/4/7"
 
 
 def speed() -> dict:
-    from agents import make_policy
-    from envs.parameters import ScenarioParameters
-    from envs.scenario import load_scenario
-    from experiments.calibrate import fit, simulate
-    from experiments.calibration_log import read_log
-    from experiments.cli_calibrate import split
-    from experiments.cohort import run_cohort
-    from experiments.fidelity import compare_logs
-    from experiments.hillstrom import convert_file
+    from journeylab.agents import make_policy
+    from journeylab.envs.parameters import ScenarioParameters
+    from journeylab.envs.scenario import load_scenario
+    from journeylab.experiments.calibration.fidelity import compare_logs
+    from journeylab.experiments.calibration.fit import fit, simulate
+    from journeylab.experiments.calibration.hillstrom import convert_file
+    from journeylab.experiments.calibration.log import read_log
+    from journeylab.experiments.cli.calibration import split
+    from journeylab.experiments.harness.cohort import run_cohort
 
     base = load_scenario("hillstrom_email")
     with tempfile.TemporaryDirectory() as scratch:
@@ -75,12 +75,12 @@ def speed() -> dict:
 
 
 def coverage(seeds: int, customers: int) -> dict:
-    from agents import make_policy
-    from envs.parameters import ScenarioParameters
-    from envs.scenario import load_scenario
-    from experiments.calibrate import fit
-    from experiments.calibration_log import build_log
-    from experiments.cohort import run_cohort
+    from journeylab.agents import make_policy
+    from journeylab.envs.parameters import ScenarioParameters
+    from journeylab.envs.scenario import load_scenario
+    from journeylab.experiments.calibration.fit import fit
+    from journeylab.experiments.calibration.log import build_log
+    from journeylab.experiments.harness.cohort import run_cohort
 
     truth = load_scenario("hillstrom_email", TEST_BED)
     params = ScenarioParameters.compile(truth)

@@ -32,16 +32,16 @@ def measure(customers: int, days: int, shards: int) -> dict:
 
     import numpy as np
 
-    from experiments.evaluate import evaluate
+    from journeylab.experiments.harness.evaluate import evaluate
 
     started = time.perf_counter()
     pool_peaks: list[float] = []
     if shards > 1:
-        from experiments.ray_runtime import connect
+        from journeylab.experiments.harness.ray_runtime import connect
 
         connect()
         ready = time.perf_counter()
-        import experiments.sharding as sharding
+        import journeylab.experiments.harness.sharding as sharding
 
         original_close = sharding.ShardPool.close
 

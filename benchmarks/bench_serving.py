@@ -42,11 +42,11 @@ SCENARIO = "telecom_retention"
 def _artifact(folder: Path) -> Path:
     """An exported policy shaped as the shipped telecom experiment's (64×64; weights as initialised:
     speed does not depend on them, and without a no-contact bias some decisions contact)."""
-    import experiments.ray_runtime  # noqa: F401
-    from agents.rllib_module import masked_module_spec
-    from envs.scenario import load_scenario
-    from envs.vector_env import JourneyVectorEnv
-    from experiments.export import write_artifact
+    import journeylab.experiments.harness.ray_runtime  # noqa: F401
+    from journeylab.agents.rllib_module import masked_module_spec
+    from journeylab.envs.scenario import load_scenario
+    from journeylab.envs.vector_env import JourneyVectorEnv
+    from journeylab.experiments.promotion.export import write_artifact
 
     env = JourneyVectorEnv(1, SCENARIO)
     spec = masked_module_spec([64, 64], no_contact_bias=0.0)
@@ -96,8 +96,8 @@ def _requests(engine: Any, n: int) -> list[dict]:
 
 
 def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
-    from serving.columns import request_columns
-    from serving.engine import DecisionEngine
+    from journeylab.serving.columns import request_columns
+    from journeylab.serving.engine import DecisionEngine
 
     engine = DecisionEngine.load(artifact)
     requests = _requests(engine, max(batch, 1000))
@@ -192,12 +192,22 @@ async def _load(port: int, bodies: list[bytes], concurrency: int) -> dict[str, A
 
 
 def over_http(artifact: Path, folder: Path, decisions: int, concurrency: int) -> dict[str, Any]:
-    from serving.engine import DecisionEngine
+    from journeylab.serving.engine import DecisionEngine
 
     engine = DecisionEngine.load(artifact)
     bodies = [json.dumps(r).encode() for r in _requests(engine, decisions)]
     port, log = _free_port(), folder / "events.jsonl"
-    command = [sys.executable, "-m", "experiments.cli", "serve", str(artifact), "--port", str(port), "--log", str(log)]
+    command = [
+        sys.executable,
+        "-m",
+        "journeylab.experiments.cli.main",
+        "serve",
+        str(artifact),
+        "--port",
+        str(port),
+        "--log",
+        str(log),
+    ]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):

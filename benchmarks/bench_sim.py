@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
-import envs  # noqa: E402
+import journeylab.envs  # noqa: E402
 from benchmarks.child import run_in_child  # noqa: E402
-from envs.vector_env import JourneyVectorEnv  # noqa: E402
+from journeylab.envs.vector_env import JourneyVectorEnv  # noqa: E402
 
 PRESET = "telecom_retention"
 GOALS = {"vector_1e5_steps_per_s": 10e6, "vector_over_single": 60.0, "full_run_seconds": 60.0, "full_run_peak_gb": 2.0}
@@ -69,7 +69,7 @@ def _choose(mask: np.ndarray, offer: np.ndarray) -> np.ndarray:
 
 
 def single_env(steps: int) -> float:
-    env = gym.make(envs.env_id(PRESET))
+    env = gym.make(journeylab.envs.env_id(PRESET))
     obs, _ = env.reset(seed=0)
     rng = np.random.default_rng(0)
     offers = rng.integers(0, env.action_space.n, steps)
@@ -161,7 +161,7 @@ def main() -> None:
     n_presets = 20_000 if args.quick else 100_000
     result["presets_at_1e5" if not args.quick else "presets_at_2e4"] = {
         preset: vector_env(preset, n_presets, 5 if args.quick else 60, copy=True)["customer_steps_per_s"]
-        for preset in envs.preset_names()
+        for preset in journeylab.envs.preset_names()
     }
     customers, days = (20_000, 30) if args.quick else (1_000_000, 365)
     result["full_run"] = full_run_in_child(customers, days)

@@ -32,8 +32,8 @@ EXPERIMENT = "ppo_telecom_retention"
 
 
 def _config(sampler: str, customers: int, runners: int):
-    from experiments.experiment_config import experiments_dir, load_experiment
-    from experiments.train import algorithm_config
+    from journeylab.experiments.training.config import experiments_dir, load_experiment
+    from journeylab.experiments.training.train import algorithm_config
 
     config, scenario = load_experiment(
         experiments_dir() / f"{EXPERIMENT}.yaml",
@@ -48,8 +48,8 @@ def measure_sampling(sampler: str, customers: int, seconds: float) -> dict:
 
     from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
-    import experiments.ray_runtime  # noqa: F401  (loopback settings before ray)
-    from agents.bulk_env_runner import BulkEnvRunner
+    import journeylab.experiments.harness.ray_runtime  # noqa: F401  (loopback settings before ray)
+    from journeylab.agents.bulk_env_runner import BulkEnvRunner
 
     runner_class = BulkEnvRunner if sampler == "bulk" else SingleAgentEnvRunner
     runner = runner_class(config=_config(sampler, customers, 0))
@@ -65,7 +65,7 @@ def measure_training(sampler: str, customers: int, iterations: int) -> dict:
     """PPO with one remote env runner: sampled and trained customer-steps/s over ``iterations``."""
     import time
 
-    from experiments.ray_runtime import connect
+    from journeylab.experiments.harness.ray_runtime import connect
 
     connect()
     algo = _config(sampler, customers, 1).build_algo()

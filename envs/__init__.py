@@ -10,17 +10,17 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "ActionCatalogue": "envs.catalogue",
-    "JourneyEnv": "envs.journey_env",
-    "JourneyVectorEnv": "envs.vector_env",
-    "MaskedActionError": "envs.population",
-    "Population": "envs.population",
-    "Scenario": "envs.scenario",
-    "ScenarioError": "envs.scenario",
-    "env_id": "envs.registration",
-    "load_scenario": "envs.scenario",
-    "preset_names": "envs.scenario",
-    "register_presets": "envs.registration",
+    "ActionCatalogue": "journeylab.envs.catalogue",
+    "JourneyEnv": "journeylab.envs.journey_env",
+    "JourneyVectorEnv": "journeylab.envs.vector_env",
+    "MaskedActionError": "journeylab.envs.population",
+    "Population": "journeylab.envs.population",
+    "Scenario": "journeylab.envs.scenario",
+    "ScenarioError": "journeylab.envs.scenario",
+    "env_id": "journeylab.envs.registration",
+    "load_scenario": "journeylab.envs.scenario",
+    "preset_names": "journeylab.envs.scenario",
+    "register_presets": "journeylab.envs.registration",
 }
 
 
@@ -32,7 +32,7 @@ def __getattr__(name: str) -> Any:
 
 def _register_if_gymnasium() -> None:
     try:
-        from envs.registration import register_presets
+        from journeylab.envs.registration import register_presets
     except ModuleNotFoundError as exc:
         if exc.name != "gymnasium":
             raise

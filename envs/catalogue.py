@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.scenario import MESSAGE_TYPES, Scenario
+from journeylab.envs.scenario import MESSAGE_TYPES, Scenario
 
 NO_CONTACT = 0
 

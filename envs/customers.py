@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.parameters import ScenarioParameters
-from envs.random_streams import uniforms
-from envs.record import NEVER, GoldenRecord
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.random_streams import uniforms
+from journeylab.envs.record import NEVER, GoldenRecord
 
 SQRT12 = np.float32(np.sqrt(12.0))
 """A uniform on [-0.5, 0.5) times sqrt(12) has unit variance: noise is drawn that way."""

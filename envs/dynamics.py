@@ -40,10 +40,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.customers import AFFINITY_BOUNDS, INTENT_MAX, SQRT12, HiddenState, lognormal_mean_one
-from envs.parameters import ScenarioParameters
-from envs.random_streams import uniforms
-from envs.record import GoldenRecord
+from journeylab.envs.customers import AFFINITY_BOUNDS, INTENT_MAX, SQRT12, HiddenState, lognormal_mean_one
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.random_streams import uniforms
+from journeylab.envs.record import GoldenRecord
 
 ENGAGE_CAP = np.float32(0.95)
 HAZARD_CAP = np.float32(0.5)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from envs.dynamics import DayOutcome
+from journeylab.envs.dynamics import DayOutcome
 
 EVENT_TYPES: tuple[str, ...] = (
     "contact",

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.catalogue import ActionCatalogue
-from envs.record import GoldenRecord
-from envs.rules import ContactRules, channel_mask
+from journeylab.envs.catalogue import ActionCatalogue
+from journeylab.envs.record import GoldenRecord
+from journeylab.envs.rules import ContactRules, channel_mask
 
 try:  # the ufunc np.clip ends in: np.clip's Python wrappers cost ~2 µs a call, which batch-1 serving feels
     from numpy._core.umath import clip as _clip  # type: ignore[attr-defined]

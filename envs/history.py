@@ -1,8 +1,8 @@
 """Golden records rebuilt from an event log: what a decision service knows, computed from history.
 
-``record_from_history`` turns an event log (``envs.event_log`` schema) and the customer table
+``record_from_history`` turns an event log (``journeylab.envs.event_log`` schema) and the customer table
 into the same ``GoldenRecord`` the simulator maintains incrementally, as of day ``today``. It reads
-the log into arrays and hands them to ``envs.record_builder``, which the decision service uses too;
+the log into arrays and hands them to ``journeylab.envs.record_builder``, which the decision service uses too;
 the test suite checks that a record rebuilt from a simulated log equals the live one.
 
 How events map to the builder's inputs: ``contact`` events are contacts, engaged when an ``open``
@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from envs.parameters import ScenarioParameters
-from envs.record import GoldenRecord
-from envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays, build_record
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.record import GoldenRecord
+from journeylab.envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays, build_record
 
 
 class HistoryError(ValueError):

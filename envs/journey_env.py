@@ -8,10 +8,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.parameters import ScenarioParameters
-from envs.population import InvalidActionMode, Population
-from envs.scenario import Scenario
-from envs.spaces import observation_space, resolve_scenario, scalar_info, step_info
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.population import InvalidActionMode, Population
+from journeylab.envs.scenario import Scenario
+from journeylab.envs.spaces import observation_space, resolve_scenario, scalar_info, step_info
 
 
 class JourneyEnv(gym.Env[dict[str, np.ndarray], np.int64]):
@@ -19,10 +19,10 @@ class JourneyEnv(gym.Env[dict[str, np.ndarray], np.int64]):
 
     ## Customer model
     One day is: respond → update → churn → record (RecSim's order); the equations are in
-    :mod:`envs.dynamics`. Scenario-specific numbers live in the preset YAML with a comment citing
+    :mod:`journeylab.envs.dynamics`. Scenario-specific numbers live in the preset YAML with a comment citing
     each source (Mailchimp e-mail benchmarks, CSG 2022 channel shares, carriers' churn reports,
     contact costs, Pega's contact policy, Hillstrom 2008); the behavioural defaults of
-    ``dynamics:`` (``envs.scenario.CustomerDynamics``) are set by hand and say so.
+    ``dynamics:`` (``journeylab.envs.scenario.CustomerDynamics``) are set by hand and say so.
 
     - **Channel preference** — per-channel affinity multiplies the channel's engage rate. It
       follows a mean-reverting random walk toward the customer's long-run affinity (drawn around

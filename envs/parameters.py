@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.catalogue import ActionCatalogue
-from envs.rules import ContactRules
-from envs.scenario import STAGES, Scenario
+from journeylab.envs.catalogue import ActionCatalogue
+from journeylab.envs.rules import ContactRules
+from journeylab.envs.scenario import STAGES, Scenario
 
 
 def _column(items: list, field: str, dtype: type = np.float32) -> np.ndarray:

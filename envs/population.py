@@ -19,13 +19,13 @@ from typing import Literal
 
 import numpy as np
 
-from envs.customers import HiddenState, draw_customers
-from envs.dynamics import DayDraws, DayOutcome, response_probabilities, simulate_day
-from envs.features import FeatureSpec, encode, feature_spec
-from envs.parameters import ScenarioParameters
-from envs.random_streams import customer_keys
-from envs.record import GoldenRecord
-from envs.rules import channel_mask, mask_from_channels
+from journeylab.envs.customers import HiddenState, draw_customers
+from journeylab.envs.dynamics import DayDraws, DayOutcome, response_probabilities, simulate_day
+from journeylab.envs.features import FeatureSpec, encode, feature_spec
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.random_streams import customer_keys
+from journeylab.envs.record import GoldenRecord
+from journeylab.envs.rules import channel_mask, mask_from_channels
 
 InvalidActionMode = Literal["raise", "violation"]
 BLOCK_SIZE = 1 << 17

@@ -1,6 +1,6 @@
 """Golden records built from what a business knows: customer attributes plus dated events.
 
-This is the one place where history becomes a ``GoldenRecord``. ``envs.history`` feeds it an
+This is the one place where history becomes a ``GoldenRecord``. ``journeylab.envs.history`` feeds it an
 event log (pandas, offline); ``serving`` feeds it decision requests (numpy only, online). Both
 therefore produce the records the simulator maintains incrementally, and the features and rules
 computed from them are the simulator's (``tests/test_history.py`` and ``tests/test_serving.py``
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.record import ACTIVITY_DECAY, NEVER, GoldenRecord
-from envs.rules import ContactRules
+from journeylab.envs.record import ACTIVITY_DECAY, NEVER, GoldenRecord
+from journeylab.envs.rules import ContactRules
 
 
 @dataclass

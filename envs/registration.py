@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from envs.scenario import load_scenario, preset_names
+from journeylab.envs.scenario import load_scenario, preset_names
 
 NAMESPACE = "journeylab"
 VERSION = 0
@@ -23,8 +23,8 @@ def register_presets() -> list[str]:
         if identifier not in gym.registry:
             gym.register(
                 id=identifier,
-                entry_point="envs.journey_env:JourneyEnv",
-                vector_entry_point="envs.vector_env:JourneyVectorEnv",
+                entry_point="journeylab.envs.journey_env:JourneyEnv",
+                vector_entry_point="journeylab.envs.vector_env:JourneyVectorEnv",
                 max_episode_steps=load_scenario(preset).horizon_days,
                 kwargs={"scenario": preset},
             )

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.catalogue import ActionCatalogue
-from envs.record import GoldenRecord
-from envs.scenario import Scenario
+from journeylab.envs.catalogue import ActionCatalogue
+from journeylab.envs.record import GoldenRecord
+from journeylab.envs.scenario import Scenario
 
 RULE_NAMES: tuple[str, ...] = ("consent", "channel_cap", "global_cap", "min_gap", "suppression")
 

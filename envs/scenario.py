@@ -305,11 +305,13 @@ def validate_scenario(document: Any, source: str = "<document>") -> Scenario:
 
 
 def scenario_dir() -> Path:
-    """Where the preset YAML files live (``configs/scenarios`` at the repository root)."""
+    """Where the preset YAML files live: ``JOURNEYLAB_SCENARIOS``, else the shipped ``configs/scenarios``."""
     import os
 
+    from journeylab.configs import config_dir
+
     override = os.environ.get("JOURNEYLAB_SCENARIOS")
-    return Path(override) if override else Path(__file__).resolve().parents[1] / "configs" / "scenarios"
+    return Path(override) if override else config_dir("scenarios")
 
 
 def preset_names() -> list[str]:

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from envs.dynamics import DayOutcome
-from envs.parameters import ScenarioParameters
-from envs.scenario import Scenario, load_scenario
+from journeylab.envs.dynamics import DayOutcome
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.scenario import Scenario, load_scenario
 
 INFO_KEYS: tuple[str, ...] = (
     "net_value",

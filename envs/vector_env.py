@@ -10,10 +10,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.parameters import ScenarioParameters
-from envs.population import InvalidActionMode, Population
-from envs.scenario import Scenario
-from envs.spaces import INFO_KEYS, observation_space, resolve_scenario, step_info
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.population import InvalidActionMode, Population
+from journeylab.envs.scenario import Scenario
+from journeylab.envs.spaces import INFO_KEYS, observation_space, resolve_scenario, step_info
 
 
 class JourneyVectorEnv(VectorEnv):
@@ -25,7 +25,7 @@ class JourneyVectorEnv(VectorEnv):
 
     Autoreset is ``NEXT_STEP``: after a sub-env terminates (churn) or truncates (horizon), the next
     ``step`` ignores its action, starts its next customer and returns that customer's first
-    observation with reward 0. ``info`` holds one array per key of ``envs.spaces.INFO_KEYS``.
+    observation with reward 0. ``info`` holds one array per key of ``journeylab.envs.spaces.INFO_KEYS``.
 
     ``copy=True`` (the default, as gymnasium's ``SyncVectorEnv``) returns fresh observation arrays
     at every step. ``copy=False`` overwrites the same buffers each step — valid only until the next

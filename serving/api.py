@@ -21,9 +21,9 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from serving.engine import DecisionEngine
-from serving.event_writer import EventWriter, contact_row, outcome_row
-from serving.requests import OUTCOME_EVENTS
+from journeylab.serving.engine import DecisionEngine
+from journeylab.serving.event_writer import EventWriter, contact_row, outcome_row
+from journeylab.serving.requests import OUTCOME_EVENTS
 
 DEFAULT_MAX_BODY = 1 << 20
 """1 MiB: a full request with the longest allowed history is about 150 KB."""

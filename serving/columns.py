@@ -1,4 +1,4 @@
-"""Validated decision requests → the arrays ``envs.record_builder`` turns into golden records.
+"""Validated decision requests → the arrays ``journeylab.envs.record_builder`` turns into golden records.
 
 A history item becomes a contact (engaged when opened, clicked or converted) and, when the outcome
 was ``unsubscribed``, an unsubscribe on its channel. Purchases are not read from the history: the
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from envs.record import NEVER
-from envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays
-from serving.requests import ENGAGED_OUTCOMES
+from journeylab.envs.record import NEVER
+from journeylab.envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays
+from journeylab.serving.requests import ENGAGED_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,6 @@ def _history(requests: list[Any], vocabulary: Vocabulary) -> tuple[ContactArrays
 
 
 def request_columns(requests: list[Any], vocabulary: Vocabulary) -> RequestColumns:
-    """Arrays of validated requests (``serving.requests`` models), in request order."""
+    """Arrays of validated requests (``journeylab.serving.requests`` models), in request order."""
     contacts, activity = _history(requests, vocabulary)
     return RequestColumns([r.customer_id for r in requests], _customers(requests, vocabulary), contacts, activity)

@@ -1,10 +1,10 @@
 """Real-time next-best-action decisions from an exported policy artifact.
 
-``DecisionEngine.load(DIR)`` verifies the artifact (``serving.artifact``), rebuilds the scenario's
-action catalogue and contact rules from the manifest, and checks that ``envs.features`` encodes
+``DecisionEngine.load(DIR)`` verifies the artifact (``journeylab.serving.artifact``), rebuilds the scenario's
+action catalogue and contact rules from the manifest, and checks that ``journeylab.envs.features`` encodes
 exactly the manifest's feature spec. A decision then runs the simulator's own code:
 
-request → ``envs.record_builder`` golden record → ``envs.rules`` checks → ``envs.features``
+request → ``journeylab.envs.record_builder`` golden record → ``journeylab.envs.rules`` checks → ``journeylab.envs.features``
 observation → the ONNX policy's masked logits → the best allowed action.
 
 Masked actions get −∞ before the choice, so a blocked action is never returned whatever the model
@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from envs.catalogue import ActionCatalogue
-from envs.features import encode, feature_spec
-from envs.record_builder import build_record
-from envs.rules import RULE_NAMES, ContactRules, mask_from_channels, rule_passes
-from envs.scenario import Scenario
-from serving.artifact import ArtifactError, PolicyArtifact
-from serving.columns import RequestColumns, Vocabulary, request_columns
-from serving.requests import DecisionRequestBase, RequestModels
+from journeylab.envs.catalogue import ActionCatalogue
+from journeylab.envs.features import encode, feature_spec
+from journeylab.envs.record_builder import build_record
+from journeylab.envs.rules import RULE_NAMES, ContactRules, mask_from_channels, rule_passes
+from journeylab.envs.scenario import Scenario
+from journeylab.serving.artifact import ArtifactError, PolicyArtifact
+from journeylab.serving.columns import RequestColumns, Vocabulary, request_columns
+from journeylab.serving.requests import DecisionRequestBase, RequestModels
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ class DecisionBatch:
         return [self.decision(i) for i in range(self.size)]
 
     def to_frame(self) -> Any:
-        """A pandas DataFrame, one row per decision (``serving.frames.decisions_frame``)."""
-        from serving.frames import decisions_frame
+        """A pandas DataFrame, one row per decision (``journeylab.serving.frames.decisions_frame``)."""
+        from journeylab.serving.frames import decisions_frame
 
         return decisions_frame(self.decisions())
 
@@ -172,7 +172,7 @@ class DecisionEngine:
     def decide_batch(self, requests: Any) -> DecisionBatch:
         """Decisions for a sequence of requests (models or dicts), or a pandas DataFrame of them."""
         if hasattr(requests, "to_dict") and hasattr(requests, "columns"):
-            from serving.frames import frame_requests
+            from journeylab.serving.frames import frame_requests
 
             requests = frame_requests(requests)
         validated = [self.models.validate_request(r) for r in requests]

@@ -5,7 +5,7 @@ each reported outcome its event row (``delivered``, ``open``, ``click``, ``conve
 ``unsubscribe``). ``append`` returns only after the lines reached the operating system, so an
 event the service acknowledged survives the process dying; ``fsync=True`` also waits for the disk
 (survives a power cut, at a few milliseconds a call). Decisions to stay silent write no row: the
-schema has no event for them. ``envs.event_log.read_events`` reads the file back with pandas, for
+schema has no event for them. ``journeylab.envs.event_log.read_events`` reads the file back with pandas, for
 calibration and evaluation.
 """
 
@@ -21,7 +21,7 @@ COLUMNS: tuple[str, ...] = ("customer_id", "day", "event", "channel", "message",
 
 
 def contact_row(decision: Any) -> dict[str, Any]:
-    """The ``contact`` event of a decision that contacts (``serving.engine.Decision``)."""
+    """The ``contact`` event of a decision that contacts (``journeylab.serving.engine.Decision``)."""
     return {
         "customer_id": decision.customer_id,
         "day": decision.day,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serving.engine import Decision, DecisionEngine
+from journeylab.serving.engine import Decision, DecisionEngine
 
 
 def example_customers(engine: DecisionEngine) -> list[dict[str, Any]]:

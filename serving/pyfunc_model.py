@@ -3,7 +3,7 @@
 MLflow stores this file's text and the artifact folder, never a pickled object. Loading runs
 ``load_context``: the artifact is verified against the manifest digest recorded at logging time
 (``model_config["manifest_sha256"]``) and served by ``DecisionEngine``; ``predict`` takes a
-request frame (``serving.frames``) and returns one row of decision per request.
+request frame (``journeylab.serving.frames``) and returns one row of decision per request.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from mlflow.pyfunc import PythonModel
 
 class JourneyPolicyModel(PythonModel):
     def load_context(self, context: Any) -> None:
-        from serving.engine import DecisionEngine
+        from journeylab.serving.engine import DecisionEngine
 
         config = context.model_config or {}
         self.engine = DecisionEngine.load(context.artifacts["policy"], manifest_sha256=config.get("manifest_sha256"))

@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model,
 
 EPOCH = dt.date(1970, 1, 1)
 EARLIEST_DAY = -99_999
-"""Days at or before ``envs.record.NEVER`` would read as 'never'."""
+"""Days at or before ``journeylab.envs.record.NEVER`` would read as 'never'."""
 MAX_HISTORY = 2_000
 OUTCOMES: tuple[str, ...] = ("delivered", "opened", "clicked", "converted", "unsubscribed")
 ENGAGED_OUTCOMES = frozenset({"opened", "clicked", "converted"})

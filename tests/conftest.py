@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 
-import experiments.ray_runtime  # noqa: F401  (keeps Ray on loopback: sets its env before ray is imported)
-from envs.parameters import ScenarioParameters
-from envs.population import Population
-from envs.scenario import load_scenario, preset_names
-
-REPO = Path(__file__).resolve().parents[1]
-HILLSTROM_CSV = REPO.parent / "shared" / "data" / "hillstrom.csv"
-PRESETS = preset_names()
-
-
-def compile_scenario(name: str, overrides: list[str] | None = None) -> ScenarioParameters:
-    return ScenarioParameters.compile(load_scenario(name, overrides))
-
-
-def start_population(params: ScenarioParameters, n: int, seed: int = 0, **kwargs) -> Population:
-    population = Population(params, n, **kwargs)
-    population.start(np.arange(n), np.arange(seed, seed + n, dtype=np.uint64), np.zeros(n, np.uint64))
-    return population
+import journeylab.experiments.harness.ray_runtime  # noqa: F401  (keeps Ray on loopback: sets its env before ray is imported)
+from journeylab.envs.parameters import ScenarioParameters
+from tests.helpers import TELECOM_EXPERIMENT, compile_scenario, tiny_training
 
 
 @pytest.fixture(scope="session")
 def telecom() -> ScenarioParameters:
     return compile_scenario("telecom_retention")
-
-
-TINY_TRAINING = ["training.train_batch_size=512", "training.minibatch_size=128", "customers_per_runner=32",
-                 "evaluation.customers=300", "env_runners=0", "budget.iterations=2"]  # fmt: skip
-"""A PPO run of a few seconds on telecom, judged on 300 test customers (seed 1001)."""
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +27,7 @@ def tiny_experiment(tmp_path_factory):
 
     import mlflow
 
-    from experiments.cli import main
+    from journeylab.experiments.cli.main import main
 
     folder = tmp_path_factory.mktemp("tiny_experiment")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -63,13 +40,12 @@ def tiny_experiment(tmp_path_factory):
             main(["evaluate", "telecom_retention", "--customers", "300", "--seed", "1001", "--policies", baselines])
             == 0
         )
-        config = str(REPO / "configs" / "experiments" / "ppo_telecom_retention.yaml")
         runs = {}
         for name, extra in (("silent", ["model.no_contact_bias=20"]), ("chatty", [])):
-            settings = [a for o in [*TINY_TRAINING, *extra] for a in ("--set", o)]
             summary = folder / f"{name}.json"
             out = str(folder / "checkpoints")
-            assert main(["train", config, *settings, "--out", out, "--json", str(summary)]) == 0
+            settings = tiny_training(*extra)
+            assert main(["train", str(TELECOM_EXPERIMENT), *settings, "--out", out, "--json", str(summary)]) == 0
             runs[name] = json.loads(summary.read_text())["run_id"]
     finally:
         if before is None:

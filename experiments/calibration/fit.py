@@ -1,0 +1,324 @@
+"""Fit a scenario to an event log: indirect inference through the simulator, with intervals.
+
+Each parameter the log identifies is paired with one statistic (``journeylab.experiments.calibration.log_statistics``)
+that it drives almost proportionally:
+
+| statistic | parameter (scenario key) |
+|---|---|
+| control customers' visit hazard, per segment | ``segments.S.organic_visit_rate`` |
+| control customers' conversion hazard, per segment | ``segments.S.organic_purchase_rate`` |
+| control converters' spend | ``segments.*.order_value`` (one factor for all) |
+| spread of log spend among buyers | ``segments.*.order_value_sigma`` (one shift for all) |
+| engagement per contact (or the arm's excess visit hazard), per segment × message | ``segments.S.message_affinity.M`` |
+| the arm's excess conversion hazard, per message | ``messages.M.conversion_rate`` |
+| contacted customers' excess conversion hazard, per segment | ``segments.S.contact_conversion`` (mean 1) |
+| the arm's excess spend per customer, per message | ``messages.M.value`` |
+| unsubscribes per contact, per channel | ``channels.C.unsubscribe_rate`` |
+| engagement's decline per recent contact, per channel | ``channels.C.fatigue_response`` |
+| churn per customer-day, per segment | ``segments.S.base_churn_hazard`` |
+
+The statistics are estimated on the real log (maximum likelihood, with standard errors). The
+simulator then replays the log — the same customers, in their segments, receiving the logged
+contacts (``journeylab.agents.trial.ReplayPolicy``), ``replicas`` times with independent draws — and every
+parameter is rescaled by observed / simulated statistic; a few rounds reach the fixed point where
+the simulated statistics equal the observed ones. This is indirect inference (Gouriéroux, Monfort
+and Renault, J. Applied Econometrics 1993): consistent whatever the hidden state does in between,
+because the simulator itself maps parameters to statistics. A parameter's 95% interval is the
+statistic's, carried through that near-proportional map, widened by √(1 + 1/replicas) for the
+simulation's own noise. Everything else keeps the base scenario's value and is listed as not
+identified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from journeylab.agents.trial import ReplayPolicy
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.scenario import Scenario, validate_scenario
+from journeylab.experiments.calibration.log import (
+    CalibrationLog,
+    action_schedule,
+    arms_of,
+    contact_table,
+    customer_summary,
+)
+from journeylab.experiments.calibration.log_statistics import Key, Statistic, statistics
+from journeylab.experiments.harness.cohort import SEED_STRIDE, Z95, run_cohort
+
+ITERATIONS = 6
+SEED_BASE = 7_000_000
+"""Cohort seeds of the replays: far from the seeds the simulator's own logs and evaluations use."""
+UPPER = {"contact_conversion": 10.0, "order_value_sigma": 3.0, "organic_visit_rate": 1.0, "organic_purchase_rate": 1.0, "message_affinity": 10.0, "conversion_rate": 1.0,
+         "unsubscribe_rate": 0.5, "base_churn_hazard": 0.5}  # fmt: skip
+"""The scenario schema's bounds (``journeylab.envs.scenario``): a fitted value is clipped into them."""
+ABSENT = {
+    "churn": "segments.*.base_churn_hazard: the log has no churn events",
+    "unsubscribe": "channels.*.unsubscribe_rate: the log has no unsubscribe events",
+    "open|click": "channels.*.fatigue_response: the log has no open or click events, so engagement per contact and "
+    "its decline with recent contacts are not observed (message affinities are fitted from visits instead)",
+}
+"""Parameters a log cannot inform when it does not record an event type at all."""
+UNIDENTIFIABLE = (
+    "channels.*.engage_rate (only its product with segments.*.message_affinity is identified; kept at base)",
+    "channels.*.fatigue_increment, fatigue_half_life_days, spillover, unsubscribe_fatigue, cost, consent_rate",
+    "messages.*.relevance, discount_cost, satisfaction_lift, intent_lift, churn_reduction",
+    "segments.*.share (the customer table fixes who is in which segment), value_sigma (only the total spread of "
+    "spend is identified; the order's share of it is fitted), "
+    "satisfaction, channel_affinity, affinity_dispersion, onboarding, subscription and churn-loss values",
+    "dynamics.*, rules.*, objective.* (not properties of customers' responses)",
+)
+
+
+@dataclass
+class FittedParameter:
+    key: Key
+    paths: list[tuple[str, ...]]
+    base: float
+    value: float
+    ci95: tuple[float, float]
+    statistic: Statistic
+
+    @property
+    def name(self) -> str:
+        return _name(self.paths)
+
+
+@dataclass
+class Calibration:
+    base: Scenario
+    scenario: dict[str, Any]
+    """The calibrated scenario document (validated)."""
+    parameters: list[FittedParameter]
+    unidentified: list[str]
+    observed: dict[Key, Statistic]
+    simulated: dict[Key, Statistic]
+    replicas: int
+    policy: str | None = None
+    """The logging policy re-run in simulation, or ``None``: the logged contacts were replayed."""
+    history: list[float] = field(default_factory=list)
+    """Largest relative change of any parameter, per round (convergence)."""
+
+
+PER_KEY = {
+    "visit_control": ("segments", "organic_visit_rate"),
+    "conversion_control": ("segments", "organic_purchase_rate"),
+    "segment_conversion": ("segments", "contact_conversion"),
+    "churn": ("segments", "base_churn_hazard"),
+    "conversion_uplift": ("messages", "conversion_rate"),
+    "spend_uplift": ("messages", "value"),
+    "unsubscribe": ("channels", "unsubscribe_rate"),
+    "fatigue": ("channels", "fatigue_response"),
+}
+"""Statistic kind → (section, field) of the parameter it fits, for the segment, message or channel in the key."""
+EVERY_SEGMENT = {"order_value": "order_value", "spend_spread": "order_value_sigma"}
+"""Statistic kind → the segment field it fits, one value for every segment."""
+
+
+def _paths(key: Key, scenario: dict[str, Any]) -> list[tuple[str, ...]]:
+    kind = key[0]
+    if kind in PER_KEY:
+        section, name = PER_KEY[kind]
+        return [(section, key[1], name)]
+    if kind in EVERY_SEGMENT:
+        return [("segments", s, EVERY_SEGMENT[kind]) for s in scenario["segments"]]
+    if kind == "engagement":
+        return [("segments", key[1], "message_affinity", key[2])]
+    raise KeyError(key)
+
+
+def _name(paths: list[tuple[str, ...]]) -> str:
+    """``segments.mens_new.organic_visit_rate``, or ``segments.*.order_value`` for one value in every segment."""
+    first = ".".join(paths[0])
+    return first if len(paths) == 1 else first.replace(f".{paths[0][1]}.", ".*.", 1)
+
+
+def _get(document: dict[str, Any], path: tuple[str, ...]) -> float:
+    node: Any = document
+    for part in path:
+        node = node.get(part, 0.0) if isinstance(node, dict) else 0.0
+    return float(node)
+
+
+def _set(document: dict[str, Any], path: tuple[str, ...], value: float) -> None:
+    node = document
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    bound = UPPER["message_affinity"] if "message_affinity" in path else UPPER.get(path[-1], np.inf)
+    node[path[-1]] = float(min(max(value, 0.0), bound))
+
+
+def simulate(
+    document: dict[str, Any], log: CalibrationLog, replicas: int, seed: int, policy: str | None = None
+) -> tuple[CalibrationLog, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Simulate ``log``'s customers ``replicas`` times under scenario ``document``.
+
+    The customers keep their segments; they receive the logged contacts again
+    (``ReplayPolicy``) or, when the logging ``policy`` is known (``name:key=value``), that policy
+    decides afresh. Each replica is also run with nobody contacted, with the same draws (the
+    counterfactual). Returns the simulated log of ``replicas × customers``, its per-customer
+    summary, its contact table and the counterfactual summary.
+    """
+    params = ScenarioParameters.compile(validate_scenario(document, "calibrated scenario"))
+    rows, days, actions = action_schedule(log, params.catalogue)
+    segments = None
+    if log.segmented:
+        segments = pd.Categorical(log.customers["segment"], categories=list(params.scenario.segments)).codes
+    parts: list[pd.DataFrame] = []
+    silent: list[pd.DataFrame] = []
+    for replica in range(replicas):
+        cohort_seed = SEED_BASE + seed * 1000 + replica
+        actor = _logging_policy(policy, params, seed) if policy else ReplayPolicy(params, rows, days, actions)
+        for policy_now, into in ((actor, parts), (ReplayPolicy(params, rows[:0], days[:0], actions[:0]), silent)):
+            result = run_cohort(params, policy_now, log.size, log.days, cohort_seed, record_events=True, segments=segments)  # fmt: skip
+            events = result.events
+            assert events is not None  # record_events=True
+            ids = events["customer_id"].astype(np.uint64).to_numpy() - np.uint64(cohort_seed) * SEED_STRIDE
+            into.append(events.assign(row=ids.astype(np.int64) + replica * log.size))
+    events = pd.concat(parts, ignore_index=True)
+    customers = pd.concat([log.customers] * replicas, ignore_index=True)
+    if policy:
+        customers["arm"] = arms_of(events, len(customers))
+    replay = CalibrationLog(events, customers, log.days, log.event_types, log.segmented)
+    counterfactual = customer_summary(pd.concat(silent, ignore_index=True), replay.size, log.days)
+    return replay, customer_summary(events, replay.size, log.days), contact_table(events), counterfactual
+
+
+def _logging_policy(spec: str, params: ScenarioParameters, seed: int) -> Any:
+    from journeylab.agents import make_policy
+    from journeylab.agents.policy import parse_policy_spec
+
+    name, options = parse_policy_spec(spec)
+    return make_policy(name, params, seed, **options)
+
+
+def observe(log: CalibrationLog) -> dict[Key, Statistic]:
+    return statistics(log, customer_summary(log.events, log.size, log.days), contact_table(log.events))
+
+
+def fit(
+    base: Scenario,
+    log: CalibrationLog,
+    replicas: int = 4,
+    seed: int = 0,
+    iterations: int = ITERATIONS,
+    policy: str | None = None,
+) -> Calibration:
+    """Calibrate ``base`` to ``log``; see the module docstring."""
+    observed = observe(log)
+    document = base.model_dump(mode="json")
+    identified = {key: stat for key, stat in observed.items() if stat.identified}
+    unidentified = [
+        f"{_name(_paths(key, document))}: {_why(stat)}" for key, stat in observed.items() if key not in identified
+    ]
+    unidentified += [reason for event, reason in ABSENT.items() if not (set(event.split("|")) & log.event_types)]
+    keys = list(identified)
+    history: list[float] = []
+    simulated: dict[Key, Statistic] = {}
+    slopes: dict[Key, float] = {}
+    for _ in range(iterations):
+        replay, summary, contacts, counterfactual = simulate(document, log, replicas, seed, policy)
+        simulated = statistics(replay, summary, contacts, counterfactual)
+        slopes.update(_slopes(document, keys, simulated))
+        history.append(_update(document, keys, identified, simulated))
+        _normalise_conversion(document, keys, log)
+    base_document = base.model_dump(mode="json")
+    parameters = [_parameter(key, base_document, document, identified[key], replicas, slopes.get(key)) for key in keys]
+    document["name"] = f"{base.name}_calibrated"
+    validate_scenario(document, "calibrated scenario")
+    unidentified += list(UNIDENTIFIABLE)
+    return Calibration(base, document, parameters, unidentified, observed, simulated, replicas, policy, history)
+
+
+def _update(document: dict[str, Any], keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]) -> float:  # fmt: skip
+    largest = 0.0
+    level = _conversion_level(keys, observed, simulated)
+    for key in keys:
+        sim = simulated.get(key)
+        if sim is None or sim.value <= 0:
+            continue
+        target = observed[key].value / level if key[0] == "segment_conversion" else observed[key].value
+        target = max(target, 0.0)  # no effect in the log: the parameter goes to its bound, 0
+        for path in _paths(key, document):
+            old = _get(document, path)
+            _set(document, path, _next_value(key, old, target, sim.value))
+            largest = max(largest, abs(_get(document, path) - old) / max(old, 1e-12))
+    return largest
+
+
+def _slopes(document: dict[str, Any], keys: list[Key], simulated: dict[Key, Statistic]) -> dict[Key, float]:
+    """Simulated statistic per unit of parameter, where both are positive (to bound a parameter at 0)."""
+    out = {}
+    for key in keys:
+        value, sim = _get(document, _paths(key, document)[0]), simulated.get(key)
+        if sim is not None and sim.value > 0 and value > 0:
+            out[key] = sim.value / value
+    return out
+
+
+def _conversion_level(keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]) -> float:
+    """The correction the messages' conversion rates make this round (observed / simulated, pooled).
+
+    A segment's ``contact_conversion`` and the messages' ``conversion_rate`` multiply, so the
+    segments are corrected only for what the messages' correction leaves (Gauss-Seidel): updating
+    both by the full discrepancy would overshoot by its square."""
+    messages = [k for k in keys if k[0] == "conversion_uplift" and k in simulated and simulated[k].value > 0]
+    weights = [observed[k].units for k in messages]
+    sim = sum(w * simulated[k].value for w, k in zip(weights, messages, strict=True))
+    obs = sum(w * observed[k].value for w, k in zip(weights, messages, strict=True))
+    return obs / sim if sim > 0 and obs > 0 else 1.0
+
+
+def _normalise_conversion(document: dict[str, Any], keys: list[Key], log: CalibrationLog) -> None:
+    """Hold the contacted customers' mean ``contact_conversion`` at 1, moving the messages'
+    ``conversion_rate`` the other way: only their product is identified."""
+    segments = [key[1] for key in keys if key[0] == "segment_conversion"]
+    messages = [key[1] for key in keys if key[0] == "conversion_uplift"]
+    if not segments or not messages:
+        return
+    contacted = log.customers[log.customers["arm"] != "none"]["segment"].value_counts()
+    weights = np.array([contacted.get(s, 0) for s in segments], float)
+    values = np.array([_get(document, ("segments", s, "contact_conversion")) for s in segments])
+    mean = float((weights * values).sum() / weights.sum()) if weights.sum() > 0 else 1.0
+    if mean <= 0:
+        return
+    for s, value in zip(segments, values, strict=True):
+        _set(document, ("segments", s, "contact_conversion"), value / mean)
+    for m in messages:
+        _set(document, ("messages", m, "conversion_rate"), _get(document, ("messages", m, "conversion_rate")) * mean)
+
+
+def _next_value(key: Key, old: float, observed: float, simulated: float) -> float:
+    """Rescale by observed / simulated; a spread moves on the variance scale, where the customer's
+    own value spread (``value_sigma``) and the order's add: σ² = σ_value² + σ_order²."""
+    if key[0] == "spend_spread":
+        return float(np.sqrt(max(old**2 + observed**2 - simulated**2, 1e-6)))
+    return (old if old > 0 else 1e-4) * observed / simulated
+
+
+def _interval(key: Key, value: float, stat: Statistic, replicas: int, slope: float | None) -> tuple[float, float]:
+    half = Z95 * stat.se * np.sqrt(1 + 1 / replicas)
+    if stat.value <= 0 or value <= 0:  # at the bound: [0, the value that would produce the upper limit]
+        return 0.0, (max(stat.value + half, 0.0) / slope if slope else float("nan"))
+    if key[0] == "spend_spread":  # σ_order² = σ_log² − (σ_log² − σ_order²), the latter held at its fitted value
+        rest = stat.value**2 - value**2
+        return float(np.sqrt(max((stat.value - half) ** 2 - rest, 0.0))), float(np.sqrt(max((stat.value + half) ** 2 - rest, 0.0)))  # fmt: skip
+    relative = half / stat.value
+    return value * max(1 - relative, 0.0), value * (1 + relative)
+
+
+def _parameter(
+    key: Key, base: dict[str, Any], document: dict[str, Any], stat: Statistic, replicas: int, slope: float | None
+) -> FittedParameter:
+    paths = _paths(key, document)
+    value = _get(document, paths[0])
+    base_value = _get(base, paths[0])
+    return FittedParameter(key, paths, base_value, value, _interval(key, value, stat, replicas, slope), stat)
+
+
+def _why(stat: Statistic) -> str:
+    return f"too little data ({stat.units} units, {stat.events} events; need 30 and 5); kept at base"

@@ -1,0 +1,130 @@
+"""What ``journeylab calibrate`` writes: the calibrated scenario YAML and the fidelity report.
+
+The scenario file is the base scenario with the fitted values, headed by a comment listing every
+fitted parameter with its interval and every parameter left at the base value, and why. The
+report folder holds ``fidelity.json`` (one row per quantity and segment: observed with its 95%
+interval, simulated, verdict, z), ``parameters.json``, ``report.md`` and one PNG per quantity.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import yaml
+
+from journeylab.experiments.calibration.fit import Calibration
+
+
+def scenario_text(calibration: Calibration, source: str) -> str:
+    lines = [
+        f"# Calibrated from {source} on the base scenario '{calibration.base.name}' by journeylab calibrate:",
+        "# indirect inference through the simulator (experiments/calibrate.py); 95% intervals in brackets.",
+        "# Fitted:",
+        *[
+            f"#   {p.name} = {p.value:.6g} [{p.ci95[0]:.6g}, {p.ci95[1]:.6g}] (base {p.base:.6g})"
+            for p in calibration.parameters
+        ],
+        "# Not identified by this log (base values kept):",
+        *[f"#   {reason}" for reason in calibration.unidentified],
+    ]
+    return "\n".join(lines) + "\n" + yaml.safe_dump(calibration.scenario, sort_keys=False, allow_unicode=True)
+
+
+def parameters_json(calibration: Calibration) -> list[dict[str, Any]]:
+    return [
+        {
+            "parameter": p.name,
+            "value": p.value,
+            "ci95": list(p.ci95),
+            "base": p.base,
+            "statistic": "/".join(p.key),
+            "observed_statistic": p.statistic.value,
+            "observed_statistic_se": p.statistic.se,
+            "units": p.statistic.units,
+            "events": p.statistic.events,
+        }
+        for p in calibration.parameters
+    ]
+
+
+def _figure(rows: list[dict[str, Any]], metric: str, path: Path) -> Path:
+    chosen = [r for r in rows if r["quantity"].split("[")[0] == metric]
+    labels = [f"{r['segment']} · {r['quantity'].split('[')[1].rstrip(']')}" for r in chosen]
+    observed = np.array([r["observed"] for r in chosen])
+    low = observed - np.array([r["observed_ci95"][0] for r in chosen])
+    high = np.array([r["observed_ci95"][1] for r in chosen]) - observed
+    y = np.arange(len(chosen))
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(chosen) + 1.6), constrained_layout=True)
+    ax.errorbar(observed, y, xerr=[low, high], fmt="o", color="black", capsize=3, label="observed (95% CI)")
+    colours = ["tab:green" if r["verdict"] == "inside" else "tab:red" for r in chosen]
+    ax.scatter([r["simulated"] for r in chosen], y, marker="x", s=60, c=colours, zorder=3, label="simulated")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlabel=metric, title=f"held-out customers: {metric}")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def markdown(calibration: Calibration, rows: list[dict[str, Any]], fit: dict[str, Any], header: str) -> str:
+    lines = [f"# Fidelity report: {calibration.base.name}", "", header, ""]
+    lines += [
+        f"**{fit['inside']} of {fit['quantities']} quantities inside the observed 95% interval "
+        f"({fit['inside_share']:.0%}).** Σz² = {fit['chi2']:.1f} on {fit['dof']} quantities "
+        f"(χ² p = {fit['chi2_p_value']:.3g}); scaled for the noise of fitting on the other customers, "
+        f"Σz²·(1−h) = {fit['chi2_adjusted']:.1f} (p = {fit['chi2_adjusted_p_value']:.3g}).",
+        "",
+        *(
+            [
+                f"Reference: the fitting customers' own values land {fit['reference_inside']} of {fit['quantities']} "
+                "inside the held-out intervals — the fitting and held-out customers differ by chance too, so this is "
+                "about the most any model fitted on them can reach.",
+                "",
+            ]
+            if "reference_inside" in fit
+            else []
+        ),
+        "| quantity | segment | observed | 95% CI | simulated | verdict | z |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lo, hi = r["observed_ci95"]
+        lines.append(
+            f"| {r['quantity']} | {r['segment']} | {r['observed']:.4f} | [{lo:.4f}, {hi:.4f}] | {r['simulated']:.4f} | {r['verdict']} | {r['z']:+.2f} |"
+        )
+    lines += ["", "## Fitted parameters", "", "| parameter | value | 95% CI | base |", "|---|---|---|---|"]
+    lines += [
+        f"| {p.name} | {p.value:.5g} | [{p.ci95[0]:.5g}, {p.ci95[1]:.5g}] | {p.base:.5g} |"
+        for p in calibration.parameters
+    ]
+    lines += ["", "## Left at the base scenario's values", "", *[f"- {reason}" for reason in calibration.unidentified]]
+    lines += [
+        "",
+        f"Convergence (largest relative parameter change per round): {', '.join(f'{h:.3g}' for h in calibration.history)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(calibration: Calibration, rows: list[dict[str, Any]], fit: dict[str, Any], folder: Path, header: str) -> list[Path]:  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [
+        folder / "fidelity.json",
+        folder / "parameters.json",
+        folder / "goodness_of_fit.json",
+        folder / "report.md",
+    ]
+    files[0].write_text(json.dumps(rows, indent=2) + "\n")
+    files[1].write_text(json.dumps(parameters_json(calibration), indent=2) + "\n")
+    files[2].write_text(json.dumps(fit, indent=2) + "\n")
+    files[3].write_text(markdown(calibration, rows, fit, header))
+    metrics = list(dict.fromkeys(r["quantity"].split("[")[0] for r in rows))
+    files += [_figure(rows, metric, folder / f"{metric}.png") for metric in metrics]
+    return files

@@ -1,0 +1,1 @@
+"""The evaluation harness: cohorts, paired evaluation, sharding over Ray, per-customer outcomes, figures."""

@@ -1,0 +1,237 @@
+"""Run a cohort of customers through a scenario under one policy and measure the business.
+
+A cohort is never replenished: a churned customer stays churned and contributes nothing after
+churning, so rates are per customer of the starting cohort. Customer *i* of a cohort with seed
+*s* has the journey key ``(s · 2³² + i, 0)``: the same customers meet every policy, whatever
+else runs beside them, which makes policy comparisons paired (common random numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+
+from journeylab.agents.policy import ObservationBatch, Policy
+from journeylab.envs.event_log import EventRecorder, customer_table
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.population import Population
+
+SEED_STRIDE = np.uint64(1 << 32)
+Z95 = 1.959963984540054
+"""Two-sided 95% normal quantile."""
+
+
+def customer_seeds(seed: int, first: int, count: int) -> np.ndarray:
+    """Journey seeds of customers ``first … first + count − 1`` of a cohort seeded ``seed``."""
+    return np.uint64(seed) * SEED_STRIDE + np.arange(first, first + count, dtype=np.uint64)
+
+
+@dataclass
+class CohortTotals:
+    """Per-customer totals over the run, float64 arrays of shape (N,)."""
+
+    net_value: np.ndarray
+    revenue: np.ndarray
+    contact_cost: np.ndarray
+    discount_cost: np.ndarray
+    conversions: np.ndarray
+    churned: np.ndarray
+    opted_out: np.ndarray
+    visited: np.ndarray
+    converted: np.ndarray
+    violations: np.ndarray
+    contacts_by_channel: np.ndarray  # (C, N)
+
+    @classmethod
+    def zeros(cls, n: int, channels: int) -> CohortTotals:
+        per_customer = {f.name: np.zeros(n) for f in fields(cls) if f.name != "contacts_by_channel"}
+        return cls(**per_customer, contacts_by_channel=np.zeros((channels, n)))
+
+
+@dataclass
+class CohortDaily:
+    """Cohort-level time series, one entry per day; counts, so shards add up exactly."""
+
+    alive: list[int] = field(default_factory=list)
+    contacts: list[np.ndarray] = field(default_factory=list)  # (C,) per day
+    engagements: list[np.ndarray] = field(default_factory=list)  # (C,) per day
+    conversions: list[float] = field(default_factory=list)
+
+    def plus(self, other: CohortDaily) -> CohortDaily:
+        return CohortDaily(
+            [a + b for a, b in zip(self.alive, other.alive, strict=True)],
+            [a + b for a, b in zip(self.contacts, other.contacts, strict=True)],
+            [a + b for a, b in zip(self.engagements, other.engagements, strict=True)],
+            [a + b for a, b in zip(self.conversions, other.conversions, strict=True)],
+        )
+
+
+@dataclass
+class CohortResult:
+    scenario: str
+    policy: str
+    customers: int
+    days: int
+    seed: int
+    channels: tuple[str, ...]
+    totals: CohortTotals
+    daily: CohortDaily
+    events: pd.DataFrame | None = None
+    """The event log of the run (``record_events=True``), in the DESIGN.md schema."""
+    customer_table: pd.DataFrame | None = None
+
+    def per_customer(self) -> dict[str, np.ndarray]:
+        """Every business metric as an (N,) array of per-customer values."""
+        t = self.totals
+        metrics = {
+            "net_value_per_customer": t.net_value,
+            "revenue_per_customer": t.revenue,
+            "contact_cost_per_customer": t.contact_cost,
+            "discount_cost_per_customer": t.discount_cost,
+            "conversions_per_customer": t.conversions,
+            "churn_rate": t.churned,
+            "optout_rate": t.opted_out,
+            "visit_rate": t.visited,
+            "conversion_rate": t.converted,
+            "contacts_per_customer": t.contacts_by_channel.sum(axis=0),
+            "rule_violations": t.violations,
+        }
+        for name, row in zip(self.channels, t.contacts_by_channel, strict=True):
+            metrics[f"contacts_per_customer.{name}"] = row
+        return metrics
+
+    def metrics(self) -> dict[str, dict[str, float | list[float]]]:
+        """Mean and 95% normal-approximation interval of every business metric."""
+        return {name: mean_ci(values) for name, values in self.per_customer().items()}
+
+
+def mean_ci(values: np.ndarray) -> dict[str, float | list[float]]:
+    """Mean with the 95% interval mean ± z·s/√n (central limit theorem; n is large here)."""
+    mean = float(values.mean())
+    half = Z95 * float(values.std(ddof=1)) / np.sqrt(values.size) if values.size > 1 else 0.0
+    return {"mean": mean, "ci95": [mean - half, mean + half]}
+
+
+class CohortRun:
+    """One policy over one cohort (or one shard of it), advanced a day at a time.
+
+    ``day()`` returns the policy's learning statistics for the day (``None`` if it does not
+    learn) without applying them: the caller applies its own, or every shard's summed
+    (``run_cohort`` and ``journeylab.experiments.harness.sharding`` respectively).
+    """
+
+    def __init__(
+        self,
+        params: ScenarioParameters,
+        policy: Policy,
+        customers: int,
+        days: int,
+        seed: int,
+        first_customer: int = 0,
+        record_events: bool = False,
+        segments: np.ndarray | None = None,
+    ) -> None:
+        if customers < 1 or days < 1:
+            raise ValueError(f"customers and days must be positive, got {customers} and {days}")
+        self.params, self.policy = params, policy
+        self.customers, self.days, self.seed = customers, days, seed
+        self.population = population = Population(params, customers)
+        self.ids = customer_seeds(seed, first_customer, customers)
+        population.start(np.arange(customers), self.ids, np.zeros(customers, np.uint64), segments)
+        self.totals = CohortTotals.zeros(customers, params.n_channels)
+        self.daily = CohortDaily()
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
+        self._day = 0
+        self.events: EventRecorder | None = None
+        self.customers_at_start: pd.DataFrame | None = None
+        if record_events:
+            catalogue = params.catalogue
+            self.events = EventRecorder(catalogue.channels, catalogue.messages, self.ids)
+            names = list(params.scenario.segments)
+            self.customers_at_start = customer_table(self.ids, population.record, names, catalogue.channels)
+
+    def day(self) -> np.ndarray | None:
+        population = self.population
+        obs, mask = population.observe(into=self._buffers)
+        self._buffers = (obs, mask)  # a policy reads a batch only during act() and statistics()
+        oracle = population if not self.policy.deployable else None
+        batch = ObservationBatch(obs, mask, self.ids, population.today, oracle)
+        actions = self.policy.act(batch)
+        outcome, violations = population.step(actions)
+        _accumulate(self.totals, self.daily, outcome, violations, population, self.params.n_channels)
+        if self.events is not None:
+            self.events.record(self._day, outcome, self.params.catalogue.action_message[actions])
+        self._day += 1
+        return self.policy.statistics(batch, actions, outcome)
+
+    def result(self) -> CohortResult:
+        catalogue = self.params.catalogue
+        return CohortResult(
+            self.params.scenario.name,
+            self.policy.name,
+            self.customers,
+            self.days,
+            self.seed,
+            catalogue.channels,
+            self.totals,
+            self.daily,
+            self.events.to_frame() if self.events is not None else None,
+            self.customers_at_start,
+        )
+
+
+def run_cohort(
+    params: ScenarioParameters,
+    policy: Policy,
+    customers: int,
+    days: int,
+    seed: int,
+    first_customer: int = 0,
+    record_events: bool = False,
+    segments: np.ndarray | None = None,
+) -> CohortResult:
+    """Simulate ``customers`` customers for ``days`` days under ``policy`` in this process
+    (in the given ``segments``, indices into the scenario's, if any)."""
+    run = CohortRun(params, policy, customers, days, seed, first_customer, record_events, segments)
+    for _ in range(days):
+        statistics = run.day()
+        if statistics is not None:
+            policy.update(statistics)
+    return run.result()
+
+
+def merge_results(parts: list[CohortResult]) -> CohortResult:
+    """Join shards of one cohort (in customer order) into the result of the whole cohort."""
+    first = parts[0]
+    totals = CohortTotals(
+        **{f.name: np.concatenate([getattr(p.totals, f.name) for p in parts], axis=-1) for f in fields(CohortTotals)}
+    )
+    daily = first.daily
+    for part in parts[1:]:
+        daily = daily.plus(part.daily)
+    customers = sum(p.customers for p in parts)
+    return CohortResult(first.scenario, first.policy, customers, first.days, first.seed, first.channels, totals, daily)
+
+
+def _accumulate(
+    totals: CohortTotals, daily: CohortDaily, outcome, violations: np.ndarray, population: Population, channels: int
+) -> None:
+    totals.net_value += outcome.reward
+    totals.revenue += outcome.revenue
+    totals.contact_cost += outcome.contact_cost
+    totals.discount_cost += outcome.discount_cost
+    totals.conversions += outcome.conversions
+    totals.churned += outcome.churned
+    np.maximum(totals.opted_out, outcome.unsubscribes, out=totals.opted_out)
+    np.maximum(totals.visited, outcome.visited, out=totals.visited)
+    np.maximum(totals.converted, outcome.conversions > 0, out=totals.converted)
+    totals.violations += violations
+    contacted = np.flatnonzero(outcome.contacted_channel >= 0)
+    cell = outcome.contacted_channel[contacted] * population.size + contacted
+    totals.contacts_by_channel.reshape(-1)[cell] += 1.0
+    daily.alive.append(int(population.alive.sum()))
+    daily.contacts.append(np.bincount(outcome.contacted_channel[contacted], minlength=channels))
+    daily.engagements.append(np.bincount(outcome.contacted_channel[outcome.engaged], minlength=channels))
+    daily.conversions.append(float(outcome.conversions.sum()))

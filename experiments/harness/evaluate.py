@@ -1,0 +1,298 @@
+"""The evaluation harness: every policy meets the same customers and the same random draws.
+
+Customer *i* of a cohort is the same customer under every policy (keyed random streams, see
+``journeylab.experiments.harness.cohort``): the policies' per-customer outcomes are paired, and the difference of
+policy *p* against the reference is estimated from per-customer differences,
+
+    Δ̂ = mean_i (x_i^p − x_i^ref),  95% CI = Δ̂ ± 1.96 · sd_i(x_i^p − x_i^ref) / √N,
+
+which is far tighter than comparing two independent means because the customers' own
+variability cancels (common random numbers: Law, "Simulation Modeling and Analysis", 5th ed.,
+§11.2). Each marginal mean has the usual normal interval. With N in the thousands the normal
+approximation holds for every metric here (sums of many bounded daily terms per customer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from journeylab.agents import make_policy
+from journeylab.agents.policy import parse_policy_spec
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.scenario import load_scenario
+from journeylab.experiments.harness.cohort import CohortResult, mean_ci, run_cohort
+from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, cohort_key, write_outcomes
+
+KEY_METRICS = (
+    "net_value_per_customer",
+    "revenue_per_customer",
+    "contact_cost_per_customer",
+    "churn_rate",
+    "optout_rate",
+    "contacts_per_customer",
+    "rule_violations",
+)
+
+
+class EvaluationError(ValueError):
+    """Bad evaluation arguments (unknown policy, reference not evaluated, …)."""
+
+
+@dataclass
+class PolicySpec:
+    label: str
+    name: str
+    options: dict[str, Any]
+    deployable: bool
+
+
+@dataclass
+class Evaluation:
+    scenario: str
+    customers: int
+    days: int
+    seed: int
+    reference: str
+    specs: list[PolicySpec]
+    results: dict[str, CohortResult] = field(default_factory=dict)
+    cohort: str = ""
+    """``journeylab.experiments.harness.outcomes.cohort_key`` of the resolved scenario, customers, days and seed."""
+
+    def policy_metrics(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return {label: result.metrics() for label, result in self.results.items()}
+
+    def paired(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per-customer paired differences against the reference, for every other policy."""
+        reference = self.results[self.reference].per_customer()
+        out = {}
+        for label, result in self.results.items():
+            if label == self.reference:
+                continue
+            values = result.per_customer()
+            out[label] = {metric: mean_ci(values[metric] - reference[metric]) for metric in values}
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "customers": self.customers,
+            "days": self.days,
+            "seed": self.seed,
+            "reference": self.reference,
+            "policies": self.policy_metrics(),
+            "paired": self.paired(),
+            "deployable": {spec.label: spec.deployable for spec in self.specs},
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (policy, metric): mean, interval, and the paired difference to the reference."""
+        paired = self.paired()
+        rows = []
+        for label, metrics in self.policy_metrics().items():
+            for metric, stat in metrics.items():
+                diff = paired.get(label, {}).get(metric)
+                rows.append(
+                    {
+                        "policy": label,
+                        "metric": metric,
+                        "mean": stat["mean"],
+                        "ci_low": stat["ci95"][0],
+                        "ci_high": stat["ci95"][1],
+                        "diff_vs_reference": diff["mean"] if diff else 0.0,
+                        "diff_ci_low": diff["ci95"][0] if diff else 0.0,
+                        "diff_ci_high": diff["ci95"][1] if diff else 0.0,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def table(self) -> str:
+        """A plain-text summary: key metrics with intervals, and paired net value vs the reference."""
+        metrics, paired = self.policy_metrics(), self.paired()
+        width = max(len(label) for label in self.results) + 2
+        lines = [
+            f"{self.scenario} · {self.customers:,} customers · {self.days} days · seed {self.seed} · reference {self.reference}",
+            f"{'policy':<{width}}{'net value / customer':>28}{'Δ net value vs ref':>28}{'churn':>8}{'opt-out':>9}{'contacts':>10}{'viol.':>7}",
+        ]
+        for spec in self.specs:
+            m = metrics[spec.label]
+            net = m["net_value_per_customer"]
+            diff = paired.get(spec.label, {}).get("net_value_per_customer")
+            diff_text = (
+                f"{diff['mean']:+9.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else "reference"
+            )
+            label = spec.label + ("*" if not spec.deployable else "")
+            lines.append(
+                f"{label:<{width}}{net['mean']:>10.3f} [{net['ci95'][0]:.3f}, {net['ci95'][1]:.3f}]"
+                f"{diff_text:>28}{m['churn_rate']['mean']:>8.2%}{m['optout_rate']['mean']:>9.2%}"
+                f"{m['contacts_per_customer']['mean']:>10.2f}{m['rule_violations']['mean']:>7.0f}"
+            )
+        if any(not spec.deployable for spec in self.specs):
+            lines.append("* simulation only: reads the simulator's hidden state, cannot be deployed")
+        return "\n".join(lines)
+
+
+def resolve_policies(params: ScenarioParameters, policies: list[str], seed: int) -> list[PolicySpec]:
+    """Parse and build every policy once (so bad names and options fail before any run)."""
+    if not policies:
+        raise EvaluationError("--policies: expected at least one policy")
+    specs = []
+    for text in policies:
+        try:
+            name, options = parse_policy_spec(text)
+            policy = make_policy(name, params, seed, **options)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise EvaluationError(f"--policies: {exc.args[0] if exc.args else exc}") from None
+        specs.append(PolicySpec(text, name, options, policy.deployable))
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        raise EvaluationError(f"--policies: each policy once, got {labels}")
+    return specs
+
+
+def evaluate(
+    scenario: str,
+    policies: list[str],
+    customers: int,
+    days: int | None = None,
+    seed: int = 0,
+    reference: str | None = None,
+    shards: int = 1,
+    ray_address: str | None = None,
+    overrides: list[str] | None = None,
+) -> Evaluation:
+    """Evaluate ``policies`` on the same cohort; ``shards`` > 1 splits customers over Ray actors."""
+    if customers < 1:
+        raise EvaluationError(f"--customers: expected a positive integer, got {customers}")
+    if shards < 1 or shards > customers:
+        raise EvaluationError(f"--shards: expected between 1 and the number of customers ({customers}), got {shards}")
+    config = load_scenario(scenario, overrides)
+    params = ScenarioParameters.compile(config)
+    specs = resolve_policies(params, policies, seed)
+    labels = [s.label for s in specs]
+    reference = reference or ("no_contact" if "no_contact" in labels else labels[0])
+    if reference not in labels:
+        raise EvaluationError(f"--reference: '{reference}' is not among the evaluated policies {labels}")
+    days = days or config.horizon_days
+    if days < 1:
+        raise EvaluationError(f"--days: expected a positive integer, got {days}")
+    cohort = cohort_key(config.model_dump(mode="json"), customers, days, seed)
+    evaluation = Evaluation(config.name, customers, days, seed, reference, specs, cohort=cohort)
+    if shards == 1:
+        for spec in specs:
+            policy = make_policy(spec.name, params, seed, **spec.options)
+            evaluation.results[spec.label] = run_cohort(params, policy, customers, days, seed)
+        return evaluation
+    from journeylab.experiments.harness.ray_runtime import connect
+    from journeylab.experiments.harness.sharding import ShardPool
+
+    connect(ray_address)
+    pool = ShardPool(config.model_dump(mode="json"), customers, days, seed, shards)
+    try:
+        for spec in specs:
+            evaluation.results[spec.label] = pool.evaluate(spec.name, spec.options)
+    finally:
+        pool.close()
+    return evaluation
+
+
+def log_evaluation(
+    evaluation: Evaluation, experiment: str | None, figures: list, kind: str = "baseline"
+) -> dict[str, str]:
+    """One MLflow run per policy (params, metrics with intervals, paired differences, figures, and its
+    per-customer outcomes tagged with the cohort, for later paired comparisons)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from journeylab.experiments.tracking import TrackedRun, metric_entries, run_name
+
+    experiment = experiment or evaluation.scenario
+    paired = evaluation.paired()
+    runs = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        summary = Path(scratch) / "evaluation.json"
+        summary.write_text(json.dumps(evaluation.to_json(), indent=2))
+        for spec in evaluation.specs:
+            metrics = metric_entries("", evaluation.results[spec.label].metrics())
+            metrics.update(metric_entries("paired.", paired.get(spec.label, {})))
+            params = {
+                "scenario": evaluation.scenario,
+                "policy": spec.name,
+                "customers": evaluation.customers,
+                "days": evaluation.days,
+                "seed": evaluation.seed,
+                "reference": evaluation.reference,
+                **{f"policy.{k}": v for k, v in spec.options.items()},
+            }
+            tags = {
+                "scenario": evaluation.scenario,
+                "policy": spec.label,
+                "kind": kind,
+                "deployable": str(spec.deployable).lower(),
+                COHORT_TAG: evaluation.cohort,
+            }
+            run = TrackedRun(experiment, run_name(evaluation.scenario, spec.label, evaluation.seed), tags, params)
+            run.log(metrics)
+            run.artifacts([summary, *figures])
+            outcomes = write_outcomes(evaluation.results[spec.label], Path(scratch) / spec.label.replace("/", "_"))
+            run.client.log_artifacts(run.run_id, str(outcomes), artifact_path=OUTCOMES_ARTIFACT)
+            run.finish()
+            runs[spec.label] = run.run_id
+    return runs
+
+
+def split_policy_list(text: str) -> list[str]:
+    """``a,b:k=1,j=2,c`` → ``["a", "b:k=1,j=2", "c"]``: an item with ``=`` but no ``:`` is another
+    option of the policy before it."""
+    specs: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if "=" in item and ":" not in item and specs:
+            specs[-1] += f",{item}"
+        else:
+            specs.append(item)
+    return specs
+
+
+def evaluate_command(args: Any) -> int:
+    """``journeylab evaluate``: validate everything, run, print, then write and track."""
+    import tempfile
+    from pathlib import Path
+
+    from journeylab.experiments.cli.main import UsageError, write_json
+    from journeylab.experiments.harness.plots import evaluation_figures
+
+    try:
+        evaluation = evaluate(
+            args.scenario,
+            split_policy_list(args.policies),
+            args.customers,
+            args.days,
+            args.seed,
+            args.reference,
+            args.shards,
+            args.ray_address,
+            args.overrides,
+        )
+    except EvaluationError as exc:
+        raise UsageError(str(exc)) from None
+    print(evaluation.table())
+    if args.json:
+        write_json(args.json, evaluation.to_json())
+        print(f"evaluation written to {args.json}")
+    with tempfile.TemporaryDirectory() as scratch:
+        figures = evaluation_figures(evaluation, Path(args.plots) if args.plots else Path(scratch))
+        if args.plots:
+            print(f"figures written to {args.plots}")
+        if not args.no_mlflow:
+            runs = log_evaluation(evaluation, args.experiment, figures)
+            from journeylab.experiments.tracking import tracking_uri
+
+            print(
+                f"MLflow: {len(runs)} runs in experiment '{args.experiment or evaluation.scenario}' at {tracking_uri()}"
+            )
+    return 0

@@ -1,0 +1,1 @@
+"""Promotion: policies compared from MLflow, the champion chosen on evidence, registered and exported."""

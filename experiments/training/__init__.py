@@ -1,0 +1,1 @@
+"""Training: experiment configs, RLlib training judged on held-out customers, progress, Tune sweeps."""

@@ -1,0 +1,143 @@
+"""Training experiment configuration (``configs/experiments/*.yaml``), validated like scenarios.
+
+Unknown keys, wrong types and out-of-range values raise ``ExperimentConfigError`` naming the
+full key; ``--set dotted.key=value`` overrides are applied to the raw document first. The
+scenario named by ``scenario`` (with ``scenario_overrides``) is validated too, so a bad scenario
+fails before any Ray worker starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from journeylab.configs import config_dir
+from journeylab.envs.scenario import Scenario, ScenarioError, apply_overrides, format_errors, load_scenario
+
+
+class ExperimentConfigError(ValueError):
+    """An experiment config or override is invalid; the message names every bad key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Budget(_Strict):
+    """When training stops: the first limit reached (at least one must be set)."""
+
+    iterations: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    timesteps: Annotated[int, Field(ge=1)] | None = None
+    minutes: Annotated[float, Field(gt=0, le=24 * 60)] | None = None
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.iterations is None and self.timesteps is None and self.minutes is None:
+            raise ValueError("set at least one of iterations, timesteps, minutes")
+        return self
+
+
+class Training(_Strict):
+    lr: Annotated[float, Field(gt=0, le=1)] = 3e-4
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.995
+    lambda_: Annotated[float, Field(gt=0, le=1, alias="lambda")] = 0.95
+    train_batch_size: Annotated[int, Field(ge=64)] = 8192
+    minibatch_size: Annotated[int, Field(ge=16)] = 1024
+    num_epochs: Annotated[int, Field(ge=1, le=100)] = 4
+    entropy_coeff: Annotated[float, Field(ge=0, le=1)] = 0.01
+    clip_param: Annotated[float, Field(gt=0, le=1)] = 0.2
+    reward_scale: Annotated[float, Field(gt=0)] = 0.01
+    """Rewards are currency; scaling them keeps value targets near unit size."""
+    reward: Literal["expected", "realised"] = "expected"
+    """``expected``: learn from ``DayOutcome.expected_reward`` (churn loss and organic spend at their
+    expectations given the state: same expected return, far less variance); ``realised``: the
+    realised net value. Evaluation always uses realised outcomes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _minibatch_fits(self) -> Training:
+        if self.minibatch_size > self.train_batch_size:
+            raise ValueError(
+                f"minibatch_size ({self.minibatch_size}) must not exceed train_batch_size ({self.train_batch_size})"
+            )
+        return self
+
+
+class Model(_Strict):
+    hiddens: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=lambda: [64, 64], min_length=1, max_length=8
+    )
+    no_contact_bias: Annotated[float, Field(ge=0, le=20)] = 0.0
+    """Initial logit bonus of "no contact" (``journeylab.agents.rllib_module.JourneyModule``)."""
+
+
+class Evaluation(_Strict):
+    every_iterations: Annotated[int, Field(ge=1)] = 10
+    customers: Annotated[int, Field(ge=100)] = 5000
+    seed: Annotated[int, Field(ge=0)] = 1001
+    """The final, reported evaluation's customers: never seen in training or in choosing a checkpoint."""
+    validation_seed: Annotated[int, Field(ge=0)] = 2002
+    """Periodic evaluations (``eval/…``) and the choice of the kept checkpoint use these customers."""
+    keep: Literal["best", "last"] = "best"
+    """``best``: the checkpoint with the highest validation net value (early stopping); ``last``."""
+
+    @model_validator(mode="after")
+    def _validation_is_not_the_test(self) -> Evaluation:
+        if self.validation_seed == self.seed:
+            raise ValueError(
+                f"validation_seed must differ from seed ({self.seed}): choosing on the test customers biases the result"
+            )
+        return self
+
+
+class ExperimentConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
+    scenario: str
+    scenario_overrides: list[str] = Field(default_factory=list)
+    algorithm: Literal["PPO", "APPO"] = "PPO"
+    env_runners: Annotated[int, Field(ge=0, le=256)] = 1
+    """Remote env runners (0: sample in the driver)."""
+    customers_per_runner: Annotated[int, Field(ge=1, le=100_000)] = 256
+    sampler: Literal["bulk", "stock"] = "bulk"
+    """``bulk``: ``journeylab.agents.bulk_env_runner.BulkEnvRunner`` (same episodes, ~4× faster); ``stock``: RLlib's."""
+    budget: Budget
+    training: Training = Training()
+    model: Model = Model()
+    evaluation: Evaluation = Evaluation()
+    seed: Annotated[int, Field(ge=0)] = 0
+
+    def load_scenario(self) -> Scenario:
+        return load_scenario(self.scenario, self.scenario_overrides)
+
+
+def experiments_dir() -> Path:
+    return config_dir("experiments")
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, Scenario]:
+    """Read, override and validate an experiment config and the scenario it names."""
+    path = Path(path)
+    if not path.exists():
+        raise ExperimentConfigError(f"experiment config {path} does not exist")
+    try:
+        document: Any = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ExperimentConfigError(f"experiment config {path} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ExperimentConfigError(f"invalid experiment config {path}: expected a mapping at the top level")
+    try:
+        document = apply_overrides(document, overrides or [])
+        config = ExperimentConfig.model_validate(document)
+    except ScenarioError as exc:  # a malformed override
+        raise ExperimentConfigError(str(exc)) from None
+    except ValidationError as exc:
+        raise ExperimentConfigError(format_errors(exc, f"invalid experiment config {path}")) from None
+    try:
+        scenario = config.load_scenario()
+    except ScenarioError as exc:
+        raise ExperimentConfigError(f"scenario: {exc}") from None
+    return config, scenario

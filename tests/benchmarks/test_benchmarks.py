@@ -1,0 +1,98 @@
+"""The benchmark scripts run end to end on small sizes and write their JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+
+@pytest.mark.slow
+def test_bench_sim_quick_writes_ratios(tmp_path: Path) -> None:
+    out = tmp_path / "sim.json"
+    subprocess.run(
+        [sys.executable, "benchmarks/bench_sim.py", "--quick", "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    result = json.loads(out.read_text())
+    assert result["ratios"]["vector_over_single"] > 1
+    assert result["full_run"]["days"] == 30 and result["full_run"]["peak_rss_gb"] > 0
+
+
+@pytest.mark.slow
+def test_bench_eval_small_shards_match_one_process(tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    subprocess.run(
+        [sys.executable, "benchmarks/bench_eval.py", "--customers", "3000", "--days", "5", "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    result = json.loads(out.read_text())
+    assert result["identical_results"] is True
+    assert len(result["sharded"]["actor_peak_rss_gb"]) == 2
+
+
+@pytest.mark.slow
+def test_bench_train_quick_compares_stock_and_bulk(tmp_path: Path) -> None:
+    out = tmp_path / "train.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench_train.py",
+            "--customers",
+            "64",
+            "--seconds",
+            "2",
+            "--iterations",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    result = json.loads(out.read_text())
+    for sampler in ("stock", "bulk"):
+        assert result[sampler]["sampling"]["sampled_steps_per_s"] > 0
+        assert result[sampler]["training"]["trained_steps_per_s"] > 0
+    assert result["ratio_bulk_over_stock"]["sampling"] > 1  # the bulk runner is faster, even this small
+
+
+@pytest.mark.slow
+def test_bench_serving_quick_writes_latencies_and_loses_no_event(tmp_path: Path) -> None:
+    out = tmp_path / "journeylab.serving.json"
+    subprocess.run(
+        [sys.executable, "benchmarks/bench_serving.py", "--requests", "300", "--calls", "500", "--batch", "500",
+         "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["in_process"]["ratio_decide_over_model_p50"] > 1
+    http = result["http"]
+    assert http["requests"] == 600 and http["errors"] == 0 and http["lost_events"] == 0
+    assert http["contacts"] > 0 and http["outcomes_acknowledged"] == 300
+
+
+@pytest.mark.slow
+def test_bench_calibration_quick_reports_coverage(tmp_path: Path) -> None:
+    out = tmp_path / "calibration.json"
+    argv = [sys.executable, "benchmarks/bench_calibration.py", "--skip-speed", "--seeds", "1", "--customers", "4000"]
+    subprocess.run([*argv, "--out", str(out)], cwd=REPO, check=True, capture_output=True, timeout=300)
+    coverage = json.loads(out.read_text())["coverage"]
+    assert coverage["intervals"] >= 20 and coverage["nominal"] == 0.95
+    assert coverage["coverage"] >= 0.8  # 95% nominal; one small log is noisy

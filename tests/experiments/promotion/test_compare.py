@@ -1,0 +1,238 @@
+"""Comparing policies from MLflow, choosing a champion on evidence, promoting it and rolling back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylab.experiments.cli.main import main
+from journeylab.experiments.harness.outcomes import PolicyOutcomes
+from journeylab.experiments.promotion.champion import bonferroni_z, choose
+from journeylab.experiments.promotion.comparison import METRIC_DIRECTIONS, Comparison, PolicyRun
+from journeylab.experiments.promotion.comparison_report import pareto_frontier, render
+
+N = 2000
+
+
+def _standard(rng: np.random.Generator) -> np.ndarray:
+    """N draws with sample mean exactly 0 and sample sd (ddof 1) exactly 1."""
+    e = rng.standard_normal(N)
+    e -= e.mean()
+    return e / e.std(ddof=1)
+
+
+def _policy(label: str, kind: str, net_value: np.ndarray, contacts: np.ndarray) -> PolicyRun:
+    columns = {metric: np.zeros(N) for metric in METRIC_DIRECTIONS}
+    columns.update(net_value_per_customer=net_value, contacts_per_customer=contacts)
+    columns["contacts_per_customer.email"] = contacts
+    daily = pd.DataFrame({"day": [1, 2], "alive": [N, N - 1], "contacts.email": [1, 2]})
+    return PolicyRun(label, label, kind, True, "c0", 0, PolicyOutcomes(pd.DataFrame(columns), daily))
+
+
+def _comparison(reference: PolicyRun, *others: PolicyRun) -> Comparison:
+    return Comparison("exp", "c0", [reference, *others], reference, "champion", None)
+
+
+def test_the_challenger_whose_corrected_interval_clears_zero_wins_and_baselines_never_do() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(100, 30, N)
+    se = 1.0 / np.sqrt(N)  # the paired differences below have sd 1
+    champion = _policy("champion", "learned", base, np.full(N, 5.0))
+    strong = _policy("strong", "learned", base + 5 * se + _standard(rng), np.full(N, 5.0))
+    stronger_but_noisy = _policy("noisy", "learned", base + 8 * se + 5 * _standard(rng), np.full(N, 5.0))
+    baseline = _policy("baseline", "baseline", base + 50 * se + _standard(rng), np.full(N, 5.0))
+    decision = choose(_comparison(champion, strong, stronger_but_noisy, baseline), "net_value_per_customer")
+    assert [c.policy.label for c in decision.challenges] == ["strong", "noisy"]  # a baseline is not promotable
+    assert decision.z == pytest.approx(2.2414, abs=1e-4)  # Bonferroni over two challengers
+    assert decision.winner is not None and decision.winner.policy.label == "strong"
+    assert decision.winner.difference["mean"] == pytest.approx(5 * se)
+    assert "Promote strong" in decision.reason()
+
+
+def test_a_difference_significant_alone_is_not_once_corrected_for_three_challengers() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.normal(100, 30, N)
+    se = 1.0 / np.sqrt(N)
+    champion = _policy("champion", "learned", base, np.zeros(N))
+    borderline = _policy("borderline", "learned", base + 2.1 * se + _standard(rng), np.zeros(N))
+    assert choose(_comparison(champion, borderline), "net_value_per_customer").winner is not None  # 2.1 > 1.96
+    worse = [_policy(f"worse{i}", "learned", base - 3 * se + _standard(rng), np.zeros(N)) for i in range(2)]
+    decision = choose(_comparison(champion, borderline, *worse), "net_value_per_customer")
+    assert decision.z == pytest.approx(bonferroni_z(3)) and decision.z > 2.1
+    assert decision.winner is None
+    assert decision.reason().startswith("Keep the champion: no challenger's interval lies wholly above zero")
+
+
+def test_lower_is_better_metrics_promote_the_lower_one() -> None:
+    rng = np.random.default_rng(2)
+    base = rng.normal(100, 30, N)
+    champion = _policy("champion", "learned", base, np.full(N, 10.0))
+    fewer = _policy("fewer", "learned", base, 10.0 - 1 + _standard(rng))
+    more = _policy("more", "learned", base, 10.0 + 1 + _standard(rng))
+    decision = choose(_comparison(champion, fewer, more), "contacts_per_customer")
+    assert decision.winner is not None and decision.winner.policy.label == "fewer"
+    assert [c.qualifies for c in decision.challenges] == [True, False]
+
+
+def test_the_pareto_frontier_keeps_only_undominated_policies() -> None:
+    points = pd.DataFrame(
+        {
+            "policy": ["silent", "weekly", "daily", "wasteful", "smart"],
+            "contacts": [0.0, 4.0, 30.0, 20.0, 6.0],
+            "net_value": [100.0, 105.0, 90.0, 95.0, 110.0],
+        }
+    )
+    assert pareto_frontier(points)["policy"].tolist() == ["silent", "weekly", "smart"]
+
+
+def test_every_format_renders_the_same_policies() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(100, 30, N)
+    comparison = _comparison(_policy("a", "baseline", base, np.ones(N)), _policy("b", "learned", base + 1, np.ones(N)))
+    as_json = json.loads(render(comparison, "json"))
+    assert [p["policy"] for p in as_json["policies"]] == ["a", "b"]
+    assert as_json["policies"][1]["metrics"]["net_value_per_customer"]["diff_vs_reference"]["mean"] == pytest.approx(1)
+    frame = pd.read_csv(pd.io.common.StringIO(render(comparison, "csv")))
+    assert set(frame["policy"]) == {"a", "b"} and "diff_ci_low" in frame
+    assert render(comparison, "markdown").count("\n| ") == 3  # header + two policies
+    assert "b " in render(comparison, "table")
+
+
+# -- against a real MLflow store, from real (tiny) training runs ---------------------------------------------------
+
+pytest_slow = pytest.mark.slow
+
+
+def _json_compare(capsys, *extra: str) -> dict:
+    capsys.readouterr()
+    assert main(["compare", "--experiment", "telecom_retention", "--format", "json", "--no-mlflow", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest_slow
+def test_compare_reads_mlflow_and_pairs_like_training_did(tiny_store, capsys) -> None:
+    comparison = _json_compare(capsys, "--name", "nobody_promoted_this", "--out", "report")
+    policies = {p["policy"]: p for p in comparison["policies"]}
+    learned = [p for p in policies.values() if p["kind"] == "learned"]
+    assert len(learned) == 2 and len(policies) == 7  # five baselines, two trainings
+    assert comparison["reference"]["role"] == "incumbent" and comparison["customers"] == 300
+    client = mlflow.MlflowClient()
+    for policy in policies.values():  # the per-customer outcomes agree with the metrics each run logged
+        logged = client.get_run(policy["run_id"]).data.metrics
+        key = "final/net_value_per_customer" if policy["kind"] == "learned" else "net_value_per_customer"
+        assert policy["metrics"]["net_value_per_customer"]["mean"] == pytest.approx(logged[key])
+    # the incumbent is the best deployable baseline, and training's own paired figure is reproduced
+    chatty = next(p for p in learned if p["run_id"] == tiny_store["chatty"])
+    logged = client.get_run(tiny_store["chatty"]).data.metrics
+    assert chatty["metrics"]["net_value_per_customer"]["diff_vs_reference"]["mean"] == pytest.approx(
+        logged["final/paired_vs_best_baseline.net_value_per_customer"]
+    )
+    assert sorted(p.name for p in Path("report").iterdir()) == sorted(
+        ["pareto.png", "survival.png", "channel_mix.png", "comparison.md", "comparison.csv", "comparison.json"]
+    )
+
+
+@pytest_slow
+def test_compare_logs_a_comparison_run_and_lists_policies_from_other_customers(tiny_store, capsys) -> None:
+    assert main(["evaluate", "telecom_retention", "--customers", "200", "--seed", "5", "--policies", "no_contact"]) == 0
+    comparison = _json_compare(capsys, "--name", "nobody_promoted_this")
+    assert [p["policy"] for p in comparison["other_cohorts"]] == ["no_contact"]
+    by_scenario = ["compare", "--scenario", "telecom_retention", "--name", "nobody_promoted_this", "--format", "json"]
+    assert main([*by_scenario, "--no-mlflow"]) == 0
+    assert json.loads(capsys.readouterr().out)["cohort"] == comparison["cohort"]
+    assert comparison["customers"] == 300  # the cohort holding most policies
+    assert main(["compare", "--experiment", "telecom_retention", "--name", "nobody_promoted_this"]) == 0
+    runs = mlflow.search_runs(experiment_names=["telecom_retention"], filter_string="tags.kind = 'comparison'")
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(runs["run_id"].iloc[0])}
+    assert {"pareto.png", "survival.png", "channel_mix.png", "comparison.csv"} <= artifacts
+
+
+@pytest_slow
+def test_promotion_on_evidence_keeps_previous_and_rolls_back(tiny_store, capsys) -> None:
+    silent, chatty, model = tiny_store["silent"], tiny_store["chatty"], "lifecycle"
+    promote = ["promote", "--experiment", "telecom_retention", "--name", model, "--metric", "contacts_per_customer"]
+    client = mlflow.MlflowClient()
+    # 1. no champion yet: the learned policy must beat the incumbent (best deployable baseline); only `silent` does
+    assert main(promote) == 0
+    out = capsys.readouterr().out
+    assert "Promote ppo_telecom_retention@" + silent[:8] in out and "(incumbent)" in out
+    first = client.get_model_version_by_alias(model, "champion")
+    assert first.run_id == silent
+    assert first.tags["evidence.metric"] == "contacts_per_customer" and float(first.tags["evidence.ci_high"]) < 0
+    assert "Bonferroni over 2 challenger(s)" in first.tags["evidence.interval"]
+    assert "previous" not in client.get_registered_model(model).aliases
+    # 2. now `silent` is champion: `chatty` contacts far more, so no significant winner and the champion stays
+    assert main(promote) == 0
+    assert "Keep the champion" in capsys.readouterr().out
+    assert client.get_model_version_by_alias(model, "champion").version == first.version
+    assert len(client.search_model_versions(f"name = '{model}'")) == 1
+    # 3. a manual promotion moves the champion and keeps the old one as `previous`
+    assert main(["promote", chatty, "--name", model]) == 0
+    assert client.get_model_version_by_alias(model, "champion").run_id == chatty
+    assert client.get_model_version_by_alias(model, "previous").version == first.version
+    # 4. rollback restores it (and keeps the other as `previous`, so a rollback can itself be undone)
+    assert main(["promote", "--rollback", model]) == 0
+    assert client.get_model_version_by_alias(model, "champion").version == first.version
+    assert client.get_model_version_by_alias(model, "previous").run_id == chatty
+    # the comparison now pairs against the champion
+    comparison = _json_compare(capsys, "--name", model)
+    assert comparison["reference"] == {"policy": f"ppo_telecom_retention@{silent[:8]}", "role": "champion", "run_id": silent}  # fmt: skip
+
+
+@pytest_slow
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", "--experiment", "nope"], "expected one of ['telecom_retention']"),
+        (["promote", "--experiment", "nope"], "no experiment 'nope'"),
+        (["promote", "--experiment", "telecom_retention", "--metric", "nope"], "'net_value_per_customer', 'revenue"),
+        (["promote", "--rollback", "nope"], "no registered model 'nope'"),
+    ],
+)
+def test_bad_compare_and_promote_input_exits_2_with_the_valid_choices(tiny_store, capsys, argv, message) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not Path("comparison").exists()
+
+
+def test_compare_format_must_be_known(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", "--format", "pdf"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'pdf'" in capsys.readouterr().err
+
+
+@pytest_slow
+def test_ui_serves_the_projects_store_on_loopback(tiny_store) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-c", f"import sys; from journeylab.experiments.cli.main import main; sys.exit(main(['ui', '--port', '{port}']))"]  # fmt: skip
+    server = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=100"
+    try:
+        deadline, body = time.monotonic() + 120, None
+        while body is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                body = json.loads(opener.open(url, timeout=5).read())
+            except OSError:
+                time.sleep(0.5)
+        assert body is not None, server.stdout.read().decode() if server.poll() is not None else "no answer in 120 s"
+        assert "telecom_retention" in [e["name"] for e in body["experiments"]]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -1,0 +1,36 @@
+"""The training progress line: fraction of the budget, ETA, and quiet logs off a terminal."""
+
+from __future__ import annotations
+
+import io
+
+from journeylab.experiments.training.config import Budget
+from journeylab.experiments.training.progress import Progress, budget_fraction
+
+
+def test_the_first_limit_reached_sets_the_fraction() -> None:
+    budget = Budget(iterations=100, minutes=10)
+    assert budget_fraction(budget, 25, 0, 1.0) == 0.25  # iterations lead
+    assert budget_fraction(budget, 5, 0, 5.0) == 0.5  # minutes lead
+    assert budget_fraction(Budget(timesteps=1000), 3, 4000, 0.1) == 1.0  # capped
+
+
+def test_the_line_shows_iteration_net_value_throughput_and_eta() -> None:
+    progress = Progress(Budget(minutes=10), io.StringIO())
+    metrics = {
+        "business/net_value_per_customer": 243.5,
+        "train/episode_return_mean": 2.4,
+        "train/sampled_steps_per_s": 31000,
+    }
+    line = progress.line(120, 4_000_000, 2.5, metrics)
+    assert "iter   120" in line and "243.50/customer" in line and "31,000/s" in line
+    assert "2:30 elapsed" in line and "ETA 7:30" in line and "25%" in line
+
+
+def test_off_a_terminal_lines_are_rate_limited() -> None:
+    stream = io.StringIO()
+    progress = Progress(Budget(iterations=1000), stream, every_s=3600)
+    for iteration in range(1, 50):
+        progress.update(iteration, iteration * 100, iteration / 60, {})
+    progress.note("eval @ iter 49")
+    assert stream.getvalue().count("\n") == 2  # the first update and the note, not 49 lines

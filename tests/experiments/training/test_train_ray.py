@@ -1,0 +1,188 @@
+"""Training on real Ray: a crashed env runner is replaced, an interrupted run resumes, two nodes share
+the env runners, APPO trains, and a Tune sweep tracks every trial under one parent run."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+
+from journeylab.experiments.cli.main import main
+from journeylab.experiments.training.config import experiments_dir, load_experiment
+from journeylab.experiments.training.train import train
+from tests.helpers import TINY_TRAINING
+
+pytestmark = pytest.mark.slow
+
+TINY = TINY_TRAINING
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch) -> mlflow.MlflowClient:
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return mlflow.MlflowClient(uri)
+
+
+def _experiment(preset: str, *overrides: str):
+    return load_experiment(experiments_dir() / f"ppo_{preset}.yaml", [*TINY, *overrides])
+
+
+def test_a_killed_env_runner_is_restarted_and_training_completes(tmp_path: Path, store) -> None:
+    config, scenario = _experiment("smart_notifications", "env_runners=1", "budget.iterations=14")
+    pids: dict[int, list[int]] = {}
+
+    def kill_runner(algo, iteration: int) -> None:
+        pids[iteration] = algo.env_runner_group.foreach_env_runner(lambda runner: os.getpid(), local_env_runner=False)
+        if iteration == 2:  # SIGKILL the runner's process: a real crash, not an exception
+            os.kill(pids[2][0], signal.SIGKILL)
+
+    summary = train(config, scenario, tmp_path / "out", on_iteration=kill_runner, stream=io.StringIO())
+    assert summary["iterations"] == 14
+    assert pids[14] and pids[14] != pids[2]  # RLlib restarted the runner in a new process ...
+    run = store.get_run(summary["run_id"])
+    assert run.info.status == "FINISHED"
+    history = {m.step: m.value for m in store.get_metric_history(run.info.run_id, "train/sampled_steps")}
+    back = min(i for i in pids if i > 2 and pids[i])
+    assert history[14] > history[back]  # ... and training went on sampling from it
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(tmp_path: Path, store) -> None:
+    config, scenario = _experiment(
+        "smart_notifications", "env_runners=0", "budget.iterations=4", "evaluation.every_iterations=2"
+    )
+
+    def interrupt(algo, iteration: int) -> None:
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, scenario, tmp_path / "out", on_iteration=interrupt, stream=io.StringIO())
+    (interrupted,) = store.search_runs([store.get_experiment_by_name(scenario.name).experiment_id])
+    assert interrupted.info.status == "KILLED"
+    position = json.loads(interrupted.data.tags["journeylab.position"])
+    assert position["iteration"] == 2 and Path(position["checkpoint"]).is_dir()
+    # as if killed between save_checkpoint's two renames: only checkpoint.previous is left
+    Path(position["checkpoint"]).rename(Path(position["checkpoint"]).with_name("checkpoint.previous"))
+
+    summary = train(config, scenario, tmp_path / "out", resume=interrupted.info.run_id, stream=io.StringIO())
+    assert summary["run_id"] == interrupted.info.run_id and summary["iterations"] == 4
+    run = store.get_run(summary["run_id"])
+    assert run.info.status == "FINISHED"
+    steps = [m.step for m in store.get_metric_history(run.info.run_id, "train/sampled_steps")]
+    assert steps == [1, 2, 3, 3, 4]  # iteration 3 was lost with the interruption and done again
+    evals = [m.step for m in store.get_metric_history(run.info.run_id, "eval/net_value_per_customer")]
+    assert evals == [2, 4]
+    artifacts = {a.path for a in store.list_artifacts(run.info.run_id)}
+    assert {"summary.json", "experiment.yaml", "learning_curves.png", "channel_mix.png", "checkpoint"} <= artifacts
+
+
+def test_resume_of_an_unknown_run_exits_2_naming_it(tmp_path: Path, store, capsys) -> None:
+    code = main(["train", str(experiments_dir() / "ppo_smart_notifications.yaml"), "--resume", "0123456789abcdef"])
+    assert code == 2
+    assert "--resume: no run with id '0123456789abcdef'" in capsys.readouterr().err
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_training_spreads_env_runners_over_a_two_node_cluster(tmp_path: Path, store) -> None:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
+    )
+    cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    nodes: set[str] = set()
+
+    def where(algo, iteration: int) -> None:
+        nodes.update(
+            algo.env_runner_group.foreach_env_runner(
+                lambda runner: ray.get_runtime_context().get_node_id(), local_env_runner=False
+            )
+        )
+
+    config, scenario = _experiment("smart_notifications", "env_runners=2", "budget.iterations=2")
+    try:
+        summary = train(
+            config, scenario, tmp_path / "out", ray_address=cluster.address, on_iteration=where, stream=io.StringIO()
+        )
+        cluster_nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert summary["iterations"] == 2
+    assert len(nodes) == 2 and nodes == cluster_nodes  # one env runner on each node
+
+
+def test_appo_trains_as_the_second_algorithm(tmp_path: Path, store) -> None:
+    # APPO iterations last 1 s of asynchronous sampling and learning; the runner needs a few to start
+    config, scenario = _experiment("smart_notifications", "algorithm=APPO", "env_runners=1", "budget.iterations=15")
+    summary = train(config, scenario, tmp_path / "out", stream=io.StringIO())
+    run = store.get_run(summary["run_id"])
+    assert run.data.params["algorithm"] == "APPO" and summary["iterations"] == 15
+    assert run.data.metrics["train/sampled_steps"] > 0
+    losses = store.get_metric_history(run.info.run_id, "train/total_loss")
+    assert losses and all(np.isfinite(m.value) for m in losses)
+    assert "eval/paired_vs_best_baseline.net_value_per_customer" in run.data.metrics
+
+
+def _sweep_file(tmp_path: Path, **changes) -> Path:
+    document = {
+        "name": "tiny",
+        "experiment": "ppo_smart_notifications",
+        "overrides": [*TINY, "evaluation.customers=300"],
+        "parameters": {"training.lr": {"grid": [0.001, 0.0001]}, "model.no_contact_bias": {"choice": [0.0, 3.0]}},
+        "iterations_per_trial": 3,
+        "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
+        **changes,
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_a_sweep_logs_every_trial_as_a_child_of_one_parent_run(tmp_path: Path, store) -> None:
+    assert main(["sweep", str(_sweep_file(tmp_path)), "--json", "sweep.json"]) == 0
+    outcome = json.loads((tmp_path / "sweep.json").read_text())
+    experiment = store.get_experiment_by_name("smart_notifications").experiment_id
+    runs = store.search_runs([experiment])
+    parent = next(r for r in runs if r.info.run_id == outcome["parent_run_id"])
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == len(outcome["trials"]) == 2
+    assert all(c.info.status == "FINISHED" and c.data.tags["kind"] == "sweep_trial" for c in children)
+    assert {c.data.params["sweep.training.lr"] for c in children} == {"0.001", "0.0001"}
+    assert all(len(c.data.params) <= 30 for c in children)  # concise params
+    assert parent.info.status == "FINISHED" and "best.training.lr" in parent.data.tags
+    assert parent.data.metrics["best/business/net_value_per_customer"] == pytest.approx(
+        outcome["best"]["business/net_value_per_customer"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"parameters": {"training.lrr": {"grid": [0.1]}}}, r"parameters\.training\.lrr: .*training\.lrr: unknown key"),
+        ({"parameters": {"training.lr": {"grid": [-1]}}}, r"parameters\.training\.lr: .*greater than 0"),
+        ({"parameters": {"training.lr": {"uniform": [1, 0]}}}, r"parameters\.training\.lr: .*low < high"),
+        ({"iterations_per_trial": 0}, r"iterations_per_trial: Input should be greater than or equal to 1"),
+        ({"experiment": "ppo_atlantis"}, r"experiment: .*ppo_atlantis\.yaml does not exist"),
+    ],
+    ids=["unknown-key", "bad-value", "bad-bounds", "no-iterations", "unknown-experiment"],
+)
+def test_a_bad_sweep_exits_2_naming_the_key(tmp_path: Path, monkeypatch, capsys, changes, message) -> None:
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert main(["sweep", str(_sweep_file(tmp_path, **changes))]) == 2
+    assert re.search(message, capsys.readouterr().err, re.DOTALL)
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "ray_results").exists()
