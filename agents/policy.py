@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from importlib import import_module
+from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,6 +27,7 @@ from journeylab.envs.dynamics import DayOutcome
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.population import Population
 from journeylab.envs.random_streams import customer_keys, uniforms
+from journeylab.errors import InputError
 
 
 @dataclass
@@ -87,6 +90,13 @@ def uniform_allowed(mask: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 _REGISTRY: dict[str, type[Policy]] = {}
 
+ENTRY_POINT_GROUP = "journeylab.policies"
+"""Installed packages can offer policies by name: ``[project.entry-points."journeylab.policies"]``."""
+
+
+class PolicySpecError(InputError):
+    """A policy spec names no policy, or options the policy does not take."""
+
 
 def register(cls: type[Policy]) -> type[Policy]:
     """Class decorator: make a policy available by name to the CLI and the harness."""
@@ -95,25 +105,58 @@ def register(cls: type[Policy]) -> type[Policy]:
 
 
 def policy_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted({*_REGISTRY, *(entry.name for entry in entry_points(group=ENTRY_POINT_GROUP))})
+
+
+def policy_class(name: str) -> type[Policy]:
+    """A registered policy, an entry point of ``journeylab.policies``, or ``package.module:Class``."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    offered = {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    if name in offered:
+        return _checked(offered[name].load(), name)
+    if "." in name and ":" in name:
+        module, _, attribute = name.partition(":")
+        try:
+            found = getattr(import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise KeyError(f"policy '{name}': cannot import it ({exc})") from None
+        return _checked(found, name)
+    raise KeyError(f"unknown policy '{name}': expected one of {policy_names()} or package.module:Class")
+
+
+def _checked(found: Any, name: str) -> type[Policy]:
+    if not (isinstance(found, type) and issubclass(found, Policy)):
+        raise KeyError(f"policy '{name}': expected a subclass of journeylab.agents.Policy, got {found!r}")
+    return found
 
 
 def make_policy(name: str, params: ScenarioParameters, seed: int = 0, **options: Any) -> Policy:
-    """Build a registered policy; ``KeyError`` naming the valid ones if ``name`` is unknown."""
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown policy '{name}': expected one of {policy_names()}")
-    return _REGISTRY[name](params, seed, **options)
+    """Build a policy by name (see ``policy_class``); ``KeyError`` naming the valid ones if unknown."""
+    return policy_class(name)(params, seed, **options)
 
 
 def parse_policy_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``name`` or ``name:key=value,key=value`` (values parsed as YAML scalars)."""
+    """``name``, ``name:key=value,key=value`` or ``package.module:Class[:key=value,…]`` (values as YAML)."""
     import yaml
 
     name, _, rest = spec.partition(":")
+    if "." in name and rest:  # an import path: the class name follows the first colon
+        attribute, _, rest = rest.partition(":")
+        name = f"{name}:{attribute}"
     options: dict[str, Any] = {}
     for item in filter(None, rest.split(",")):
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"policy '{spec}': expected name:key=value,key=value")
+            raise PolicySpecError(f"policy '{spec}': expected name:key=value,key=value")
         options[key.strip()] = yaml.safe_load(value)
     return name.strip(), options
+
+
+def policy_from_spec(spec: str, params: ScenarioParameters, seed: int = 0, option: str = "--policy") -> Policy:
+    """Parse and build a policy spec; ``PolicySpecError`` naming ``option`` and what was wrong."""
+    try:
+        name, options = parse_policy_spec(spec)
+        return make_policy(name, params, seed, **options)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PolicySpecError(f"{option}: {exc.args[0] if exc.args else exc}") from None

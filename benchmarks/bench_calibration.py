@@ -36,10 +36,10 @@ def speed() -> dict:
     from journeylab.envs.parameters import ScenarioParameters
     from journeylab.envs.scenario import load_scenario
     from journeylab.experiments.calibration.fidelity import compare_logs
-    from journeylab.experiments.calibration.fit import fit, simulate
+    from journeylab.experiments.calibration.fit import fit, simulate_log
     from journeylab.experiments.calibration.hillstrom import convert_file
     from journeylab.experiments.calibration.log import read_log
-    from journeylab.experiments.cli.calibration import split
+    from journeylab.experiments.calibration.workflow import split
     from journeylab.experiments.harness.cohort import run_cohort
 
     base = load_scenario("hillstrom_email")
@@ -57,7 +57,7 @@ def speed() -> dict:
     calibration = fit(base, log.subset(fitting), replicas=4)
     fit_s = time.perf_counter() - started
     started = time.perf_counter()
-    replay, summary, contacts, _ = simulate(calibration.scenario, log.subset(held), 8, 1)
+    replay, summary, contacts, _ = simulate_log(calibration.scenario, log.subset(held), 8, 1)
     rows = compare_logs(log.subset(held), replay, summary, contacts)
     report_s = time.perf_counter() - started
     return {

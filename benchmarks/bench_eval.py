@@ -32,6 +32,7 @@ def measure(customers: int, days: int, shards: int) -> dict:
 
     import numpy as np
 
+    from journeylab.envs.scenario import load_scenario
     from journeylab.experiments.harness.evaluate import evaluate
 
     started = time.perf_counter()
@@ -52,7 +53,7 @@ def measure(customers: int, days: int, shards: int) -> dict:
         sharding.ShardPool.close = close_and_measure  # type: ignore[method-assign]
     else:
         ready = started
-    evaluation = evaluate(SCENARIO, [POLICY], customers, days, seed=1, shards=shards)
+    evaluation = evaluate(load_scenario(SCENARIO), [POLICY], customers, days, seed=1, shards=shards)
     finished = time.perf_counter()
     totals = evaluation.results[POLICY].per_customer()
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(totals[k]).tobytes() for k in sorted(totals))).hexdigest()

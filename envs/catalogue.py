@@ -30,12 +30,7 @@ class ActionCatalogue:
     def from_scenario(cls, scenario: Scenario) -> ActionCatalogue:
         channels = tuple(scenario.channels)
         messages = tuple(scenario.messages)
-        pairs = [
-            (channels.index(channel), messages.index(name))
-            for channel in channels
-            for name, message in scenario.messages.items()
-            if channel in message.channels
-        ]
+        pairs = [(channels.index(channel), messages.index(name)) for channel, name in scenario.contact_actions()]
         types = tuple(scenario.messages[m].type for m in messages)
         return cls(
             channels=channels,

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.envs.dynamics import DayOutcome
+from journeylab.errors import InputError
 
 EVENT_TYPES: tuple[str, ...] = (
     "contact",
@@ -40,7 +41,7 @@ COLUMNS: tuple[str, ...] = ("customer_id", "day", "event", "channel", "message",
 REQUIRED: tuple[str, ...] = ("customer_id", "day", "event")
 
 
-class EventLogError(ValueError):
+class EventLogError(InputError):
     """An event log does not follow the schema; the message names the column and first bad row."""
 
 

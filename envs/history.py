@@ -19,9 +19,10 @@ import pandas as pd
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.record import GoldenRecord
 from journeylab.envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays, build_record
+from journeylab.errors import InputError
 
 
-class HistoryError(ValueError):
+class HistoryError(InputError):
     """The history does not fit the scenario (unknown channel, message or customer)."""
 
 

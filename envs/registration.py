@@ -1,8 +1,10 @@
-"""One gymnasium id per preset: ``journeylab/<CamelCasePreset>-v0``, with a vector entry point."""
+"""One gymnasium id per preset: ``journeylab/<CamelCasePreset>-v0``, with a vector entry point.
+
+``env_id`` needs no gymnasium; ``register_presets`` imports it (``journeylab.envs`` calls it as
+soon as gymnasium is loaded).
+"""
 
 from __future__ import annotations
-
-import gymnasium as gym
 
 from journeylab.envs.scenario import load_scenario, preset_names
 
@@ -17,6 +19,8 @@ def env_id(preset: str) -> str:
 
 def register_presets() -> list[str]:
     """Register every preset found in ``configs/scenarios`` (idempotent); returns the ids."""
+    import gymnasium as gym
+
     ids = []
     for preset in preset_names():
         identifier = env_id(preset)

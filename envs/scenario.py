@@ -16,7 +16,10 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from journeylab.envs.validation import StrictModel, apply_overrides, format_errors, read_yaml
+from journeylab.errors import ConfigError
 
 CHANNELS: tuple[str, ...] = ("email", "sms", "push", "web", "call", "social", "direct_mail")
 MESSAGE_TYPES: tuple[str, ...] = ("notification", "onboarding", "offer", "retention", "win_back")
@@ -29,15 +32,11 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ConfigError):
     """A scenario file or override is invalid; the message names every bad key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Channel(_Strict):
+class Channel(StrictModel):
     """An outbound route and how customers react to it."""
 
     cost: NonNegative
@@ -60,7 +59,7 @@ class Channel(_Strict):
     """Share of customers who start with consent on this channel."""
 
 
-class Message(_Strict):
+class Message(StrictModel):
     """What a contact says, and what engaging with it does."""
 
     type: MessageType
@@ -93,7 +92,7 @@ class Message(_Strict):
         return self
 
 
-class Segment(_Strict):
+class Segment(StrictModel):
     """A group of customers sharing priors; every customer belongs to one."""
 
     share: Annotated[float, Field(gt=0.0, le=1.0)]
@@ -141,7 +140,7 @@ class Segment(_Strict):
         return self
 
 
-class CustomerDynamics(_Strict):
+class CustomerDynamics(StrictModel):
     """Behavioural parameters shared by all segments.
 
     No public source measures these directly: the defaults are set by hand so that a weekly
@@ -174,18 +173,18 @@ class CustomerDynamics(_Strict):
     """Hazard multiplier (1 + sensitivity * total fatigue)."""
 
 
-class Cap(_Strict):
+class Cap(StrictModel):
     max_contacts: Annotated[int, Field(ge=1, le=100)]
     window_days: Annotated[int, Field(ge=1, le=365)]
 
 
-class Suppression(_Strict):
+class Suppression(StrictModel):
     ignored_contacts: Annotated[int, Field(ge=1, le=100)]
     """Consecutive ignored contacts on a channel that trigger a pause."""
     pause_days: Annotated[int, Field(ge=1, le=365)]
 
 
-class Rules(_Strict):
+class Rules(StrictModel):
     """Contact-policy rules; consent is always enforced."""
 
     channel_caps: dict[ChannelName, Cap] = Field(default_factory=dict)
@@ -195,7 +194,7 @@ class Rules(_Strict):
     suppression: Suppression | None = None
 
 
-class Objective(_Strict):
+class Objective(StrictModel):
     """Weights of the business objective; the reward is their weighted sum in currency units."""
 
     revenue: NonNegative = 1.0
@@ -209,7 +208,7 @@ class Objective(_Strict):
     """Value of a lost channel consent."""
 
 
-class Scenario(_Strict):
+class Scenario(StrictModel):
     name: Identifier
     description: str = ""
     horizon_days: Annotated[int, Field(ge=1, le=3650)]
@@ -219,6 +218,14 @@ class Scenario(_Strict):
     dynamics: CustomerDynamics = CustomerDynamics()
     rules: Rules = Rules()
     objective: Objective = Objective()
+
+    def contact_actions(self) -> list[tuple[str, str]]:
+        """Every (channel, message) pair a policy can choose, in action order (action 0, no contact,
+        comes first): channels in the scenario's order, then messages in theirs."""
+        return [
+            (channel, name) for channel in self.channels for name, message in self.messages.items()
+            if channel in message.channels
+        ]  # fmt: skip
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
@@ -251,50 +258,6 @@ class Scenario(_Strict):
         return self
 
 
-def format_errors(error: ValidationError, heading: str) -> str:
-    """Every validation error as ``full.dotted.key: what was expected``, under ``heading``."""
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"{key}: {message}" if key else message)
-    return f"{heading}:\n  " + "\n  ".join(lines)
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``dotted.key=value``; the value is parsed as YAML (numbers, booleans, lists)."""
-    import yaml  # here, not at the top: serving validates scenarios without reading YAML
-
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ScenarioError(f"override '{text}': expected dotted.key=value")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"override '{text}': value is not valid YAML ({exc})") from exc
-    return key.strip().split("."), value
-
-
-def apply_overrides(document: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of ``document`` with every ``dotted.key=value`` override set."""
-    import copy
-
-    result = copy.deepcopy(document)
-    for text in overrides:
-        path, value = parse_override(text)
-        node: Any = result
-        for depth, part in enumerate(path[:-1]):
-            if not isinstance(node, dict):
-                raise ScenarioError(f"override '{text}': {'.'.join(path[:depth])} is not a mapping")
-            node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ScenarioError(f"override '{text}': {'.'.join(path[:-1])} is not a mapping")
-        node[path[-1]] = value
-    return result
-
-
 def validate_scenario(document: Any, source: str = "<document>") -> Scenario:
     if not isinstance(document, dict):
         raise ScenarioError(f"invalid scenario {source}: expected a mapping at the top level")
@@ -320,7 +283,6 @@ def preset_names() -> list[str]:
 
 def read_document(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
     """Read a preset by name or a scenario file by path; returns (document, source)."""
-    import yaml
 
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
@@ -329,13 +291,7 @@ def read_document(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
             raise ScenarioError(
                 f"unknown scenario '{name_or_path}': expected a preset {preset_names()} or a .yaml path"
             )
-    if not path.exists():
-        raise ScenarioError(f"scenario file {path} does not exist")
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"scenario file {path} is not valid YAML: {exc}") from exc
-    return document, str(path)
+    return read_yaml(path, "scenario file", ScenarioError), str(path)
 
 
 def load_scenario(name_or_path: str | Path, overrides: list[str] | None = None) -> Scenario:
@@ -344,5 +300,8 @@ def load_scenario(name_or_path: str | Path, overrides: list[str] | None = None) 
     if overrides:
         if not isinstance(document, dict):
             raise ScenarioError(f"invalid scenario {source}: expected a mapping at the top level")
-        document = apply_overrides(document, overrides)
+        try:
+            document = apply_overrides(document, overrides)
+        except ConfigError as exc:
+            raise ScenarioError(str(exc)) from None
     return validate_scenario(document, source)

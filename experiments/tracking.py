@@ -12,12 +12,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+from journeylab.errors import InputError
+
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-def _artifact_root(uri: str) -> str | None:
+def client() -> Any:
+    """The one MLflow client of journeylab's store; MLflow's fluent API is pointed at the same store."""
+    import mlflow
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    return mlflow.MlflowClient(uri)
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where a new experiment's artifacts go: ``mlruns/`` beside a sqlite store (MLflow's own default
+    would be relative to the working directory)."""
     if uri.startswith("sqlite:///"):
         return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
     return None
@@ -28,7 +41,7 @@ def experiment_id(client: Any, name: str) -> str:
     existing = client.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id
-    return client.create_experiment(name, artifact_location=_artifact_root(client.tracking_uri))
+    return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri))
 
 
 def run_name(scenario: str, policy: str, seed: int) -> str:
@@ -46,7 +59,7 @@ def metric_entries(prefix: str, stats: dict[str, dict[str, Any]]) -> dict[str, f
     return out
 
 
-class UnknownRunError(ValueError):
+class UnknownRunError(InputError):
     """No run with this id in the tracking store."""
 
 
@@ -57,9 +70,8 @@ class TrackedRun:
         self, experiment: str, name: str, tags: dict[str, str], params: dict[str, Any], parent: str | None = None
     ) -> None:
         from mlflow.entities import Param
-        from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient(tracking_uri())
+        self.client = client()
         self.run_id = self.client.create_run(experiment_id(self.client, experiment), run_name=name).info.run_id
         self.client.log_batch(self.run_id, params=[Param(key, str(value)[:6000]) for key, value in params.items()])
         self.tag({**tags, **({"mlflow.parentRunId": parent} if parent else {})})
@@ -68,16 +80,15 @@ class TrackedRun:
     def resume(cls, run_id: str) -> TrackedRun:
         """Reopen an existing run (status back to RUNNING); ``UnknownRunError`` if there is none."""
         from mlflow.exceptions import MlflowException
-        from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(tracking_uri())
+        store = client()
         try:
-            client.get_run(run_id)
+            store.get_run(run_id)
         except MlflowException:
             raise UnknownRunError(f"--resume: no run with id '{run_id}' in {tracking_uri()}") from None
         run = cls.__new__(cls)
-        run.client, run.run_id = client, run_id
-        client.update_run(run_id, status="RUNNING")
+        run.client, run.run_id = store, run_id
+        store.update_run(run_id, status="RUNNING")
         return run
 
     @property

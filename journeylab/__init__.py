@@ -11,9 +11,16 @@ are ordinary subpackages for Python, setuptools, mypy and import-linter alike (d
 - ``journeylab.configs``: preset scenarios and experiment configs (package data).
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-try:
-    __version__ = version("journeylab")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    """``__version__`` from the installed metadata, read on first use (importlib.metadata costs ~50 ms)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'journeylab' has no attribute '{name}'")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("journeylab")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"

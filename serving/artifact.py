@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from journeylab.errors import InputError
+
 SUPPORTED_FORMATS = (1,)
 MODEL_FILE = "policy.onnx"
 MANIFEST = "manifest.json"
@@ -25,7 +27,7 @@ MANIFEST_DIGEST = "manifest.sha256"
 change to any byte of any file — the digest file included — is refused."""
 
 
-class ArtifactError(ValueError):
+class ArtifactError(InputError):
     """The artifact is not safe or not valid to load; the message says which file or field."""
 
 

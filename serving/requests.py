@@ -27,7 +27,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import AfterValidator, Field, create_model, model_validator
+
+from journeylab.envs.validation import StrictModel
 
 EPOCH = dt.date(1970, 1, 1)
 EARLIEST_DAY = -99_999
@@ -55,18 +57,14 @@ CustomerId = Annotated[str, Field(min_length=1, max_length=128)]
 Amount = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-
-class HistoryItemBase(_Strict):
+class HistoryItemBase(StrictModel):
     day: Day
     channel: str
     message: str
     outcome: Literal["delivered", "opened", "clicked", "converted", "unsubscribed"] = "delivered"
 
 
-class DecisionRequestBase(_Strict):
+class DecisionRequestBase(StrictModel):
     customer_id: CustomerId
     today: Day
     segment: str
@@ -106,7 +104,7 @@ class DecisionRequestBase(_Strict):
         return self
 
 
-class OutcomeBase(_Strict):
+class OutcomeBase(StrictModel):
     customer_id: CustomerId
     day: Day
     outcome: Literal["delivered", "opened", "clicked", "converted", "unsubscribed"]

@@ -152,7 +152,7 @@ def _set(document: dict[str, Any], path: tuple[str, ...], value: float) -> None:
     node[path[-1]] = float(min(max(value, 0.0), bound))
 
 
-def simulate(
+def simulate_log(
     document: dict[str, Any], log: CalibrationLog, replicas: int, seed: int, policy: str | None = None
 ) -> tuple[CalibrationLog, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Simulate ``log``'s customers ``replicas`` times under scenario ``document``.
@@ -189,11 +189,9 @@ def simulate(
 
 
 def _logging_policy(spec: str, params: ScenarioParameters, seed: int) -> Any:
-    from journeylab.agents import make_policy
-    from journeylab.agents.policy import parse_policy_spec
+    from journeylab.agents.policy import policy_from_spec
 
-    name, options = parse_policy_spec(spec)
-    return make_policy(name, params, seed, **options)
+    return policy_from_spec(spec, params, seed)
 
 
 def observe(log: CalibrationLog) -> dict[Key, Statistic]:
@@ -221,7 +219,7 @@ def fit(
     simulated: dict[Key, Statistic] = {}
     slopes: dict[Key, float] = {}
     for _ in range(iterations):
-        replay, summary, contacts, counterfactual = simulate(document, log, replicas, seed, policy)
+        replay, summary, contacts, counterfactual = simulate_log(document, log, replicas, seed, policy)
         simulated = statistics(replay, summary, contacts, counterfactual)
         slopes.update(_slopes(document, keys, simulated))
         history.append(_update(document, keys, identified, simulated))

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from journeylab.envs.event_log import validate_events
+from journeylab.errors import InputError
+from journeylab.experiments.files import write_file
 
 ARMS = {"Mens E-Mail": "mens_email", "Womens E-Mail": "womens_email", "No E-Mail": "no_email"}
 WINDOW_DAYS = 14
@@ -43,7 +45,7 @@ COLUMNS = {
 }
 
 
-class HillstromError(ValueError):
+class HillstromError(InputError):
     """The file is not the Hillstrom table; the message names the column and the first bad row."""
 
 
@@ -145,11 +147,7 @@ def convert_file(path: str | Path, out: str | Path) -> tuple[Path, Path]:
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise HillstromError(f"{path} is not a CSV table: {exc}") from None
     events, customers = convert(frame)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, table in (("events.parquet", events), ("customers.parquet", customers)):
-        staging = out / f".{name}.partial"
-        table.to_parquet(staging, index=False)
-        staging.replace(out / name)
-        written.append(out / name)
-    return written[0], written[1]
+    return (
+        write_file(out / "events.parquet", lambda staging: events.to_parquet(staging, index=False)),
+        write_file(out / "customers.parquet", lambda staging: customers.to_parquet(staging, index=False)),
+    )

@@ -24,6 +24,7 @@ import pandas as pd
 from journeylab.envs.catalogue import ActionCatalogue
 from journeylab.envs.event_log import EventLogError, read_events, validate_events
 from journeylab.envs.scenario import Scenario
+from journeylab.errors import InputError
 
 RECENT_DAYS = 7
 """Contacts in the previous week: the fatigue covariate (Pega's and Braze's frequency windows)."""
@@ -32,7 +33,7 @@ MIXED = "mixed"
 ALL = "all"
 
 
-class CalibrationInputError(ValueError):
+class CalibrationInputError(InputError):
     """A log or customer table that cannot be calibrated on; the message names the column and first bad row."""
 
 

@@ -25,7 +25,7 @@ from journeylab.experiments.calibration.fit import Calibration
 def scenario_text(calibration: Calibration, source: str) -> str:
     lines = [
         f"# Calibrated from {source} on the base scenario '{calibration.base.name}' by journeylab calibrate:",
-        "# indirect inference through the simulator (experiments/calibrate.py); 95% intervals in brackets.",
+        "# indirect inference through the simulator (journeylab.experiments.calibration.fit); 95% intervals in brackets.",
         "# Fitted:",
         *[
             f"#   {p.name} = {p.value:.6g} [{p.ci95[0]:.6g}, {p.ci95[1]:.6g}] (base {p.base:.6g})"

@@ -13,16 +13,41 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 from typing import Any
 
-from journeylab.agents.baselines import BASELINES
-from journeylab.configs import config_dir
-from journeylab.experiments.tracking import tracking_uri
+from journeylab.experiments.cli.arguments import (
+    Subcommands,
+    UsageError,
+    add_overrides,
+    integer_at_least,
+    non_negative_int,
+    positive_float,
+)
 
-CONFIGS = config_dir("experiments")
 METRIC = "net_value_per_customer"
+
+
+def register(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "demo", help="the whole flow on embedded defaults: baselines, train, compare, promote, export, decide"
+    )
+    p.add_argument(
+        "--scenario", default="telecom_retention", help="a preset with configs/experiments/ppo_<preset>.yaml"
+    )
+    p.add_argument("--minutes", type=positive_float, default=3.0, help="training budget in minutes")
+    p.add_argument("--customers", type=integer_at_least(100, "≥ 100"), default=None,
+                   help="test customers (default: the training config's evaluation.customers)")  # fmt: skip
+    p.add_argument("--seed", type=non_negative_int, default=None, help="training seed (default: the config's)")
+    p.add_argument("--out", type=Path, default=Path("demo"), help="checkpoints, comparison figures, exported policy")
+    add_overrides(p, "the training config (e.g. training.lr=0.001)")
+    p.set_defaults(handler=demo_command)
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    return run_demo(args.scenario, args.minutes, args.customers, args.out, args.seed, args.overrides)
 
 
 def _step(title: str, started: float) -> None:
@@ -37,23 +62,21 @@ def run_demo(
     seed: int | None = None,
     overrides: list[str] | None = None,
 ) -> int:
-    from journeylab.experiments.cli.main import UsageError
-    from journeylab.experiments.training.config import ExperimentConfigError, load_experiment
+    from journeylab.configs import config_dir
+    from journeylab.experiments.training.config import load_experiment
 
     overrides = [f"budget.minutes={minutes}", *(overrides or [])]
     overrides += [f"evaluation.customers={customers}"] if customers else []
     overrides += [f"seed={seed}"] if seed is not None else []
-    config_file = CONFIGS / f"ppo_{scenario}.yaml"
+    configs = config_dir("experiments")
+    config_file = configs / f"ppo_{scenario}.yaml"
     if not config_file.is_file():
-        known = sorted(p.stem.removeprefix("ppo_") for p in CONFIGS.glob("ppo_*.yaml"))
+        known = sorted(p.stem.removeprefix("ppo_") for p in configs.glob("ppo_*.yaml"))
         raise UsageError(f"--scenario: no training config for '{scenario}'; expected one of {known}")
-    try:
-        config, resolved = load_experiment(config_file, overrides)
-    except ExperimentConfigError as exc:
-        raise UsageError(str(exc)) from None
+    config, resolved = load_experiment(config_file, overrides)
     started = time.perf_counter()
     _step(f"1/5 baselines on {config.evaluation.customers:,} test customers of {resolved.name}", started)
-    _evaluate_baselines(config)
+    _evaluate_baselines(config, resolved)
     _step(f"2/5 training {config.name} for up to {minutes:g} min", started)
     summary = _train(config, resolved, out)
     _step("3/5 comparing every policy in MLflow", started)
@@ -67,19 +90,17 @@ def run_demo(
     return 0
 
 
-def _evaluate_baselines(config: Any) -> None:
+def _evaluate_baselines(config: Any, scenario: Any) -> None:
+    from journeylab.agents.baselines import BASELINES
     from journeylab.experiments.harness.evaluate import evaluate, log_evaluation
 
-    e = config.evaluation
-    evaluation = evaluate(
-        config.scenario, list(BASELINES), e.customers, seed=e.seed, overrides=config.scenario_overrides
-    )
+    evaluation = evaluate(scenario, list(BASELINES), config.evaluation.customers, seed=config.evaluation.seed)
     print(evaluation.table())
     log_evaluation(evaluation, None, [])
 
 
 def _train(config: Any, scenario: Any, out: Path) -> dict[str, Any]:
-    from journeylab.experiments.cli.main import summary_text
+    from journeylab.experiments.cli.training import summary_text
     from journeylab.experiments.harness.ray_runtime import connect
     from journeylab.experiments.training.train import train
 
@@ -101,13 +122,14 @@ def _compare(experiment: str, folder: Path) -> None:
 
 def _promote(experiment: str) -> str | None:
     from journeylab.experiments.promotion.champion import promote_best
-    from journeylab.experiments.promotion.comparison import _client, champion_of
+    from journeylab.experiments.promotion.comparison import champion_of
+    from journeylab.experiments.tracking import client
 
     decision, promoted = promote_best(experiment, METRIC)
     print(decision.reason())
     if promoted:
         print(f"{promoted['uri']} → version {promoted['version']}")
-    champion = champion_of(_client(), experiment)
+    champion = champion_of(client(), experiment)
     return f"models:/{experiment}@champion" if champion else None
 
 
@@ -131,6 +153,8 @@ def _decide(artifact: Path) -> None:
 
 
 def _next_steps(experiment: str, artifact: Path, champion_uri: str | None, seconds: float) -> None:
+    from journeylab.experiments.tracking import tracking_uri
+
     print(f"\nDone in {seconds / 60:.1f} min. Where to look next:")
     print(
         f"  runs, metrics, figures:  .venv/bin/journeylab ui   (MLflow on http://127.0.0.1:5000, store {tracking_uri()})"

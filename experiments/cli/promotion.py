@@ -1,25 +1,30 @@
-"""``journeylab compare | ui``: policies side by side from MLflow, and the MLflow UI on the project's store.
+"""``journeylab compare | promote | ui``: policies side by side from MLflow, the champion chosen on
+evidence (or rolled back), and the MLflow UI on the project's store.
 
-Bad input (an unknown experiment, metric or format) exits 2 with the valid choices, before anything
-is written.
+Bad input (an unknown experiment, run, metric or format) exits 2 with the valid choices, before
+anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from journeylab.experiments.promotion.comparison_report import FORMATS
+from journeylab.experiments.cli.arguments import Subcommands, UsageError
+from journeylab.experiments.promotion import FORMATS
 
 
-class CompareUsageError(ValueError):
-    """Bad input to ``compare``, ``promote --experiment`` or ``ui`` (exit 2)."""
+def register(sub: Subcommands) -> None:
+    _add_compare(sub)
+    _add_promote(sub)
+    p = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 against the project's store")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(handler=ui_command)
 
 
-def add_compare(sub: argparse._SubParsersAction) -> None:
+def _add_compare(sub: Subcommands) -> None:
     p = sub.add_parser("compare", help="compare the evaluated policies of an experiment, paired against the champion")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--experiment", default=None, help="MLflow experiment (default: the only one there is)")
@@ -36,35 +41,30 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
 def experiment_name(experiment: str | None, scenario: str | None) -> str:
     """The experiment to read: named, the scenario's, or the store's only one."""
     from journeylab.envs.scenario import load_scenario
-    from journeylab.experiments.promotion.comparison import _client, experiment_names
+    from journeylab.experiments.promotion.comparison import experiment_names
+    from journeylab.experiments.tracking import client
 
     if experiment:
         return experiment
     if scenario:
         return load_scenario(scenario).name
-    names = experiment_names(_client())
+    names = experiment_names(client())
     if len(names) != 1:
-        raise CompareUsageError(f"--experiment: expected one of {names or '(none yet: run journeylab demo)'}")
+        raise UsageError(f"--experiment: expected one of {names or '(none yet: run journeylab demo)'}")
     return names[0]
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from journeylab.experiments.promotion.comparison import ComparisonError, compare
+    from journeylab.experiments.files import write_folder
+    from journeylab.experiments.promotion.comparison import compare
     from journeylab.experiments.promotion.comparison_report import log_comparison, render, write_report
 
     name = experiment_name(args.experiment, args.scenario)
-    try:
-        comparison = compare(name, args.name)
-    except ComparisonError as exc:
-        raise CompareUsageError(str(exc)) from None
+    comparison = compare(name, args.name)
     print(render(comparison, args.format))
     out = args.out or Path("comparison") / name
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    files = write_report(comparison, staging)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    files: list[Path] = []
+    write_folder(out, lambda staging: files.extend(write_report(comparison, staging)))
     print(f"figures and tables written to {out}/", file=sys.stderr)
     if not args.no_mlflow:
         run_id = log_comparison(comparison, [out / f.name for f in files])
@@ -72,21 +72,15 @@ def compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_ui(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 against the project's store")
-    p.add_argument("--port", type=int, default=5000)
-    p.set_defaults(handler=ui_command)
-
-
 def ui_command(args: argparse.Namespace) -> int:
-    from journeylab.experiments.tracking import _artifact_root, tracking_uri
+    from journeylab.experiments.tracking import artifact_root, tracking_uri
 
     if not 0 < args.port < 65536:
-        raise CompareUsageError(f"--port: expected 1–65535, got {args.port}")
+        raise UsageError(f"--port: expected 1–65535, got {args.port}")
     uri = tracking_uri()
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1"]
     command += ["--port", str(args.port)]
-    artifacts = _artifact_root(uri)
+    artifacts = artifact_root(uri)
     if artifacts:
         command += ["--default-artifact-root", artifacts]
     print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
@@ -94,3 +88,53 @@ def ui_command(args: argparse.Namespace) -> int:
         return subprocess.call(command)
     except KeyboardInterrupt:
         return 0
+
+
+def _add_promote(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "promote",
+        help="make a policy the champion: a given run, the best proven one of an experiment, or roll back",
+        description="promote RUN_ID [--alias A] | promote --experiment NAME [--metric M] | promote --rollback NAME",
+    )
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("run_id", nargs="?", default=None, help="a training run to register and alias")
+    how.add_argument("--experiment", default=None, help="choose the best challenger of this experiment by evidence")
+    how.add_argument("--rollback", default=None, metavar="NAME", help="restore the 'previous' version of this model")
+    p.add_argument("--metric", default="net_value_per_customer", help="with --experiment: the metric to decide on")
+    p.add_argument("--alias", default="champion", help="with RUN_ID: the alias to point at it (default: champion)")
+    p.add_argument("--name", default=None, help="registered model name (default: the experiment's name)")
+    p.set_defaults(handler=promote_command)
+
+
+def promote_command(args: argparse.Namespace) -> int:
+    if args.rollback:
+        return _rollback(args.rollback)
+    if args.experiment:
+        return _promote_best(args.experiment, args.metric, args.name)
+    return _promote_run(args.run_id, args.alias, args.name)
+
+
+def _promote_run(run_id: str, alias: str, name: str | None) -> int:
+    from journeylab.experiments.promotion.registry import promote as register
+
+    result = register(run_id, alias, name)
+    print(f"{result['uri']} → version {result['version']} (run {result['run_id']})")
+    return 0
+
+
+def _promote_best(experiment: str, metric: str, name: str | None) -> int:
+    from journeylab.experiments.promotion.champion import promote_best, validate_metric
+
+    decision, promoted = promote_best(experiment, validate_metric(metric), name)
+    print(decision.reason())
+    if promoted:
+        print(f"{promoted['uri']} → version {promoted['version']} (run {promoted['run_id']}); evidence tagged on it")
+    return 0
+
+
+def _rollback(name: str) -> int:
+    from journeylab.experiments.promotion.champion import rollback
+
+    result = rollback(name)
+    print(f"models:/{name}@champion → version {result['champion']} (rolled back from {result['previous']})")
+    return 0

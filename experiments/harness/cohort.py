@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from journeylab.agents.policy import ObservationBatch, Policy
+from journeylab.agents.policy import ObservationBatch, Policy, policy_from_spec
 from journeylab.envs.event_log import EventRecorder, customer_table
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.population import Population
+from journeylab.envs.scenario import Scenario
 
 SEED_STRIDE = np.uint64(1 << 32)
 Z95 = 1.959963984540054
@@ -105,6 +106,26 @@ class CohortResult:
     def metrics(self) -> dict[str, dict[str, float | list[float]]]:
         """Mean and 95% normal-approximation interval of every business metric."""
         return {name: mean_ci(values) for name, values in self.per_customer().items()}
+
+    def table(self) -> str:
+        """Every business metric with its interval, one line each, under a line naming the cohort."""
+        lines = [
+            f"{self.scenario} · policy {self.policy} · {self.customers:,} customers · {self.days} days · seed {self.seed}"
+        ]
+        for name, stat in self.metrics().items():
+            low, high = stat["ci95"]  # type: ignore[misc]
+            lines.append(f"  {name:<40} {stat['mean']:>12.4f}   95% CI [{low:.4f}, {high:.4f}]")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "scenario": self.scenario,
+            "policy": self.policy,
+            "customers": self.customers,
+            "days": self.days,
+            "seed": self.seed,
+            "metrics": self.metrics(),
+        }
 
 
 def mean_ci(values: np.ndarray) -> dict[str, float | list[float]]:
@@ -200,6 +221,15 @@ def run_cohort(
         if statistics is not None:
             policy.update(statistics)
     return run.result()
+
+
+def simulate_policy(
+    scenario: Scenario, policy: str, customers: int, days: int | None, seed: int, record_events: bool = False
+) -> CohortResult:
+    """One cohort of ``scenario`` under the policy spec ``policy``; ``PolicySpecError`` if it names none."""
+    params = ScenarioParameters.compile(scenario)
+    chosen = policy_from_spec(policy, params, seed)
+    return run_cohort(params, chosen, customers, days or scenario.horizon_days, seed, record_events=record_events)
 
 
 def merge_results(parts: list[CohortResult]) -> CohortResult:

@@ -20,9 +20,10 @@ from typing import Any
 import pandas as pd
 
 from journeylab.agents import make_policy
-from journeylab.agents.policy import parse_policy_spec
+from journeylab.agents.policy import parse_policy_spec, policy_from_spec
 from journeylab.envs.parameters import ScenarioParameters
-from journeylab.envs.scenario import load_scenario
+from journeylab.envs.scenario import Scenario
+from journeylab.errors import InputError
 from journeylab.experiments.harness.cohort import CohortResult, mean_ci, run_cohort
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, cohort_key, write_outcomes
 
@@ -37,7 +38,7 @@ KEY_METRICS = (
 )
 
 
-class EvaluationError(ValueError):
+class EvaluationError(InputError):
     """Bad evaluation arguments (unknown policy, reference not evaluated, …)."""
 
 
@@ -140,11 +141,8 @@ def resolve_policies(params: ScenarioParameters, policies: list[str], seed: int)
         raise EvaluationError("--policies: expected at least one policy")
     specs = []
     for text in policies:
-        try:
-            name, options = parse_policy_spec(text)
-            policy = make_policy(name, params, seed, **options)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise EvaluationError(f"--policies: {exc.args[0] if exc.args else exc}") from None
+        policy = policy_from_spec(text, params, seed, option="--policies")
+        name, options = parse_policy_spec(text)
         specs.append(PolicySpec(text, name, options, policy.deployable))
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
@@ -153,7 +151,7 @@ def resolve_policies(params: ScenarioParameters, policies: list[str], seed: int)
 
 
 def evaluate(
-    scenario: str,
+    scenario: Scenario,
     policies: list[str],
     customers: int,
     days: int | None = None,
@@ -161,14 +159,14 @@ def evaluate(
     reference: str | None = None,
     shards: int = 1,
     ray_address: str | None = None,
-    overrides: list[str] | None = None,
 ) -> Evaluation:
-    """Evaluate ``policies`` on the same cohort; ``shards`` > 1 splits customers over Ray actors."""
+    """Evaluate ``policies`` on the same cohort of ``scenario`` (validated, overrides applied);
+    ``shards`` > 1 splits customers over Ray actors."""
     if customers < 1:
         raise EvaluationError(f"--customers: expected a positive integer, got {customers}")
     if shards < 1 or shards > customers:
         raise EvaluationError(f"--shards: expected between 1 and the number of customers ({customers}), got {shards}")
-    config = load_scenario(scenario, overrides)
+    config = scenario
     params = ScenarioParameters.compile(config)
     specs = resolve_policies(params, policies, seed)
     labels = [s.label for s in specs]
@@ -242,57 +240,3 @@ def log_evaluation(
             run.finish()
             runs[spec.label] = run.run_id
     return runs
-
-
-def split_policy_list(text: str) -> list[str]:
-    """``a,b:k=1,j=2,c`` → ``["a", "b:k=1,j=2", "c"]``: an item with ``=`` but no ``:`` is another
-    option of the policy before it."""
-    specs: list[str] = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        if "=" in item and ":" not in item and specs:
-            specs[-1] += f",{item}"
-        else:
-            specs.append(item)
-    return specs
-
-
-def evaluate_command(args: Any) -> int:
-    """``journeylab evaluate``: validate everything, run, print, then write and track."""
-    import tempfile
-    from pathlib import Path
-
-    from journeylab.experiments.cli.main import UsageError, write_json
-    from journeylab.experiments.harness.plots import evaluation_figures
-
-    try:
-        evaluation = evaluate(
-            args.scenario,
-            split_policy_list(args.policies),
-            args.customers,
-            args.days,
-            args.seed,
-            args.reference,
-            args.shards,
-            args.ray_address,
-            args.overrides,
-        )
-    except EvaluationError as exc:
-        raise UsageError(str(exc)) from None
-    print(evaluation.table())
-    if args.json:
-        write_json(args.json, evaluation.to_json())
-        print(f"evaluation written to {args.json}")
-    with tempfile.TemporaryDirectory() as scratch:
-        figures = evaluation_figures(evaluation, Path(args.plots) if args.plots else Path(scratch))
-        if args.plots:
-            print(f"figures written to {args.plots}")
-        if not args.no_mlflow:
-            runs = log_evaluation(evaluation, args.experiment, figures)
-            from journeylab.experiments.tracking import tracking_uri
-
-            print(
-                f"MLflow: {len(runs)} runs in experiment '{args.experiment or evaluation.scenario}' at {tracking_uri()}"
-            )
-    return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from journeylab.errors import InputError
+
 # Ray reads this when it is imported, so it is set before anything here imports ray.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
@@ -16,7 +18,7 @@ LOOPBACK = "127.0.0.1"
 REACH_TIMEOUT_S = 3.0
 
 
-class RayConnectionError(RuntimeError):
+class RayConnectionError(InputError):
     """Nothing answers at the Ray address given."""
 
 

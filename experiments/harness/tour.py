@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.agents import make_policy
-from journeylab.agents.policy import parse_policy_spec
+from journeylab.agents.policy import policy_from_spec
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import load_scenario
 from journeylab.experiments.harness.cohort import CohortRun, run_cohort
@@ -23,9 +23,8 @@ from journeylab.experiments.harness.cohort import CohortRun, run_cohort
 
 def _run(scenario: str, policy: str, customers: int, days: int | None, seed: int) -> tuple[CohortRun, int]:
     params = ScenarioParameters.compile(load_scenario(scenario))
-    name, options = parse_policy_spec(policy)
     days = days or params.scenario.horizon_days
-    return CohortRun(params, make_policy(name, params, seed, **options), customers, days, seed), days
+    return CohortRun(params, policy_from_spec(policy, params, seed), customers, days, seed), days
 
 
 def daily_trace(scenario: str, policy: str = "rule_journey", customers: int = 2000, days: int | None = None, seed: int = 0, paths: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip

@@ -117,7 +117,8 @@ def evidence_tags(decision: Decision, comparison: Comparison) -> dict[str, str]:
 
 def promote_best(experiment: str, metric: str, name: str | None = None) -> tuple[Decision, dict[str, Any] | None]:
     """Decide on ``experiment``'s policies and, if a challenger wins, make it the champion of ``name``."""
-    from journeylab.experiments.promotion.registry import _client, promote
+    from journeylab.experiments.promotion.registry import promote
+    from journeylab.experiments.tracking import client as store_client
 
     validate_metric(metric)
     name = name or experiment
@@ -126,7 +127,7 @@ def promote_best(experiment: str, metric: str, name: str | None = None) -> tuple
     if decision.winner is None:
         return decision, None
     promoted = promote(decision.winner.policy.run_id, CHAMPION_ALIAS, name)
-    client = _client()
+    client = store_client()
     for key, value in evidence_tags(decision, comparison).items():
         client.set_model_version_tag(name, promoted["version"], key, value)
     return decision, promoted
@@ -136,9 +137,9 @@ def rollback(name: str) -> dict[str, str]:
     """Point ``champion`` back at ``previous`` (and ``previous`` at the version rolled back from)."""
     from mlflow.exceptions import MlflowException
 
-    from journeylab.experiments.promotion.registry import _client
+    from journeylab.experiments.tracking import client as store_client
 
-    client = _client()
+    client = store_client()
     models = sorted(m.name for m in client.search_registered_models())
     if name not in models:
         raise ComparisonError(f"--rollback: no registered model '{name}'; expected one of {models or '(none yet)'}")

@@ -20,9 +20,11 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from journeylab.errors import InputError
 from journeylab.experiments.harness.cohort import Z95, mean_ci
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, PolicyOutcomes, read_outcomes
 from journeylab.experiments.promotion.registry import CHAMPION_ALIAS
+from journeylab.experiments.tracking import client as store_client
 
 METRIC_DIRECTIONS = {
     "net_value_per_customer": 1,
@@ -39,7 +41,7 @@ METRIC_DIRECTIONS = {
 EVALUATED_KINDS = ("baseline", "learned")
 
 
-class ComparisonError(ValueError):
+class ComparisonError(InputError):
     """An unknown experiment, an empty one, or nothing to pair against; the message lists the choices."""
 
 
@@ -154,12 +156,6 @@ class Comparison:
         }
 
 
-def _client() -> Any:
-    from journeylab.experiments.promotion.registry import _client as registry_client
-
-    return registry_client()
-
-
 def experiment_names(client: Any) -> list[str]:
     return sorted(e.name for e in client.search_experiments() if e.name != "Default")
 
@@ -260,7 +256,7 @@ def _incumbent(policies: list[PolicyRun], cohort: str) -> PolicyRun:
 
 def compare(experiment: str, model_name: str | None = None) -> Comparison:
     """Read ``experiment``'s evaluated policies from MLflow and pair them against the champion."""
-    client = _client()
+    client = store_client()
     runs = evaluated_runs(client, experiment)
     if not runs:
         raise ComparisonError(

@@ -16,9 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from journeylab.experiments.promotion import FORMATS
 from journeylab.experiments.promotion.comparison import Comparison, PolicyRun
 
-FORMATS = ("table", "markdown", "csv", "json")
 FIGURES = ("pareto.png", "survival.png", "channel_mix.png")
 
 

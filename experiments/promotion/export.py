@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 from journeylab.envs.catalogue import ActionCatalogue
 from journeylab.envs.features import feature_spec
 from journeylab.envs.scenario import Scenario
+from journeylab.experiments.files import write_folder
 
 FORMAT_VERSION = 1
 OPSET = 17
@@ -102,18 +102,15 @@ def write_artifact(
     """Export ``module`` for ``scenario`` into ``out`` (staged, then renamed: never half-written)."""
     catalogue = ActionCatalogue.from_scenario(scenario)
     features = feature_spec(catalogue, list(scenario.segments)).size
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    onnx_path = export_onnx(module, features, catalogue.size, staging / "policy.onnx")
-    files = {onnx_path.name: sha256(onnx_path)}
-    document = manifest(scenario, files, name, version, source_run)
-    (staging / "manifest.json").write_text(json.dumps(document, indent=2))
-    (staging / "manifest.sha256").write_text(sha256(staging / "manifest.json") + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-    return out
+
+    def fill(staging: Path) -> None:
+        staging.mkdir()
+        onnx_path = export_onnx(module, features, catalogue.size, staging / "policy.onnx")
+        document = manifest(scenario, {onnx_path.name: sha256(onnx_path)}, name, version, source_run)
+        (staging / "manifest.json").write_text(json.dumps(document, indent=2))
+        (staging / "manifest.sha256").write_text(sha256(staging / "manifest.json") + "\n")
+
+    return write_folder(out, fill)
 
 
 def module_logits(module: Any, observations: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 ``export_run`` rebuilds a training run's kept checkpoint (its ``checkpoint`` artifact) and scenario
 (its ``experiment.yaml`` artifact) and writes the serving artifact. ``promote`` logs that artifact
-in the run as a pyfunc model from code (``serving/pyfunc_model.py``; no pickled objects), with a
+in the run as a pyfunc model from code (``pyfunc_model.py`` beside this module; no pickled objects), with a
 signature, registers it under the run's experiment name and points an alias (``champion``) at it; the
 version ``champion`` leaves keeps the ``previous`` alias.
 ``resolve_artifact`` turns ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``) back into a local,
@@ -12,14 +12,16 @@ verified artifact folder for ``export`` and ``serve``.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tempfile
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import journeylab
+from journeylab.errors import InputError
+from journeylab.experiments.files import copy_folder
 from journeylab.experiments.promotion.export import write_artifact
+from journeylab.experiments.tracking import client, tracking_uri
 
 POLICY_ARTIFACT = "policy"
 """Name of the artifact folder inside the logged pyfunc model."""
@@ -30,38 +32,22 @@ MODEL_NAME = "policy"
 """Name of the pyfunc model logged in the training run."""
 
 
-class RegistryError(ValueError):
+class RegistryError(InputError):
     """A run, model or alias that cannot be exported or promoted; the message says which."""
-
-
-def _client() -> Any:
-    """A client of journeylab's store; MLflow's fluent API is pointed at the same store."""
-    import mlflow
-
-    from journeylab.experiments.tracking import tracking_uri
-
-    mlflow.set_tracking_uri(tracking_uri())
-    return mlflow.MlflowClient(tracking_uri())
 
 
 def _run(run_id: str) -> Any:
     from mlflow.exceptions import MlflowException
 
     try:
-        run = _client().get_run(run_id)
+        run = client().get_run(run_id)
     except MlflowException:
-        raise RegistryError(f"run '{run_id}': no such MLflow run in {_tracking_uri()}") from None
+        raise RegistryError(f"run '{run_id}': no such MLflow run in {tracking_uri()}") from None
     if run.data.tags.get("kind") != "learned":
         raise RegistryError(
             f"run '{run_id}': not a training run (kind={run.data.tags.get('kind')!r}); nothing to export"
         )
     return run
-
-
-def _tracking_uri() -> str:
-    from journeylab.experiments.tracking import tracking_uri
-
-    return tracking_uri()
 
 
 def _download(run_id: str, path: str, into: Path) -> Path:
@@ -155,12 +141,12 @@ def example_frame(engine: Any) -> Any:
 
 
 def _existing_version(name: str, run_id: str) -> Any:
-    versions = _client().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    versions = client().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
     return max(versions, key=lambda v: int(v.version)) if versions else None
 
 
 def _next_version(name: str) -> str:
-    versions = _client().search_model_versions(f"name = '{name}'")
+    versions = client().search_model_versions(f"name = '{name}'")
     return str(max((int(v.version) for v in versions), default=0) + 1)
 
 
@@ -171,7 +157,7 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
     from journeylab.serving.engine import DecisionEngine
 
     run = _run(run_id)
-    name = name or _client().get_experiment(run.info.experiment_id).name
+    name = name or client().get_experiment(run.info.experiment_id).name
     existing = _existing_version(name, run_id)
     if existing is None:
         version = _next_version(name)
@@ -181,7 +167,7 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
             with mlflow.start_run(run_id=run_id):
                 mlflow.pyfunc.log_model(
                     name=MODEL_NAME,
-                    python_model=str(files("journeylab.serving").joinpath("pyfunc_model.py")),
+                    python_model=str(files("journeylab.experiments.promotion").joinpath("pyfunc_model.py")),
                     artifacts={POLICY_ARTIFACT: str(artifact)},
                     model_config={"manifest_sha256": manifest_digest(artifact)},
                     signature=signature(engine),
@@ -209,15 +195,15 @@ def _move_alias(name: str, alias: str, version: str) -> None:
     """Point ``alias`` at ``version``; moving ``champion`` keeps the old one as ``previous`` (rollback)."""
     from mlflow.exceptions import MlflowException
 
-    client = _client()
+    store = client()
     if alias == CHAMPION_ALIAS:
         try:
-            current = str(client.get_model_version_by_alias(name, alias).version)
+            current = str(store.get_model_version_by_alias(name, alias).version)
         except MlflowException:
             current = None
         if current is not None and current != version:
-            client.set_registered_model_alias(name, PREVIOUS_ALIAS, current)
-    client.set_registered_model_alias(name, alias, version)
+            store.set_registered_model_alias(name, PREVIOUS_ALIAS, current)
+    store.set_registered_model_alias(name, alias, version)
 
 
 def resolve_artifact(uri: str, into: Path) -> tuple[Path, str | None]:
@@ -225,27 +211,16 @@ def resolve_artifact(uri: str, into: Path) -> tuple[Path, str | None]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    _client()
+    client()  # points MLflow's fluent API at journeylab's store
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
     except MlflowException as exc:
-        raise RegistryError(f"{uri}: cannot be resolved in {_tracking_uri()} ({exc.message.splitlines()[0]})") from None
+        raise RegistryError(f"{uri}: cannot be resolved in {tracking_uri()} ({exc.message.splitlines()[0]})") from None
     policy = local / "artifacts" / POLICY_ARTIFACT
     if not policy.is_dir() or not (local / "MLmodel").is_file():
         raise RegistryError(f"{uri}: is not a journeylab policy model (no artifacts/{POLICY_ARTIFACT})")
     flavor = mlflow.models.Model.load(str(local / "MLmodel")).flavors.get("python_function", {})
     return policy, (flavor.get("config") or {}).get("manifest_sha256")
-
-
-def copy_artifact(source: Path, out: Path) -> Path:
-    """Copy a verified artifact folder to ``out`` (staged, then renamed)."""
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-    return out
 
 
 def load_engine(uri: str, epsilon: float = 0.0, seed: int | None = None) -> Any:
@@ -264,4 +239,4 @@ def export_model(uri: str, out: Path) -> Path:
     with tempfile.TemporaryDirectory() as scratch:
         folder, digest = resolve_artifact(uri, Path(scratch))
         DecisionEngine.load(folder, manifest_sha256=digest)  # raises ArtifactError before anything is copied
-        return copy_artifact(folder, out)
+        return copy_folder(folder, out)

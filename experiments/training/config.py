@@ -11,22 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from journeylab.configs import config_dir
-from journeylab.envs.scenario import Scenario, ScenarioError, apply_overrides, format_errors, load_scenario
+from journeylab.envs.scenario import Scenario, ScenarioError, load_scenario
+from journeylab.envs.validation import StrictModel, apply_overrides, format_errors, read_yaml
+from journeylab.errors import ConfigError
 
 
-class ExperimentConfigError(ValueError):
+class ExperimentConfigError(ConfigError):
     """An experiment config or override is invalid; the message names every bad key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Budget(_Strict):
+class Budget(StrictModel):
     """When training stops: the first limit reached (at least one must be set)."""
 
     iterations: Annotated[int, Field(ge=1, le=100_000)] | None = None
@@ -40,7 +37,7 @@ class Budget(_Strict):
         return self
 
 
-class Training(_Strict):
+class Training(StrictModel):
     lr: Annotated[float, Field(gt=0, le=1)] = 3e-4
     gamma: Annotated[float, Field(gt=0, le=1)] = 0.995
     lambda_: Annotated[float, Field(gt=0, le=1, alias="lambda")] = 0.95
@@ -67,7 +64,7 @@ class Training(_Strict):
         return self
 
 
-class Model(_Strict):
+class Model(StrictModel):
     hiddens: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
         default_factory=lambda: [64, 64], min_length=1, max_length=8
     )
@@ -75,7 +72,7 @@ class Model(_Strict):
     """Initial logit bonus of "no contact" (``journeylab.agents.rllib_module.JourneyModule``)."""
 
 
-class Evaluation(_Strict):
+class EvaluationSettings(StrictModel):
     every_iterations: Annotated[int, Field(ge=1)] = 10
     customers: Annotated[int, Field(ge=100)] = 5000
     seed: Annotated[int, Field(ge=0)] = 1001
@@ -86,7 +83,7 @@ class Evaluation(_Strict):
     """``best``: the checkpoint with the highest validation net value (early stopping); ``last``."""
 
     @model_validator(mode="after")
-    def _validation_is_not_the_test(self) -> Evaluation:
+    def _validation_is_not_the_test(self) -> EvaluationSettings:
         if self.validation_seed == self.seed:
             raise ValueError(
                 f"validation_seed must differ from seed ({self.seed}): choosing on the test customers biases the result"
@@ -94,7 +91,7 @@ class Evaluation(_Strict):
         return self
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(StrictModel):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
     scenario: str
     scenario_overrides: list[str] = Field(default_factory=list)
@@ -107,7 +104,7 @@ class ExperimentConfig(_Strict):
     budget: Budget
     training: Training = Training()
     model: Model = Model()
-    evaluation: Evaluation = Evaluation()
+    evaluation: EvaluationSettings = EvaluationSettings()
     seed: Annotated[int, Field(ge=0)] = 0
 
     def load_scenario(self) -> Scenario:
@@ -121,18 +118,13 @@ def experiments_dir() -> Path:
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, Scenario]:
     """Read, override and validate an experiment config and the scenario it names."""
     path = Path(path)
-    if not path.exists():
-        raise ExperimentConfigError(f"experiment config {path} does not exist")
-    try:
-        document: Any = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ExperimentConfigError(f"experiment config {path} is not valid YAML: {exc}") from exc
+    document: Any = read_yaml(path, "experiment config", ExperimentConfigError)
     if not isinstance(document, dict):
         raise ExperimentConfigError(f"invalid experiment config {path}: expected a mapping at the top level")
     try:
         document = apply_overrides(document, overrides or [])
         config = ExperimentConfig.model_validate(document)
-    except ScenarioError as exc:  # a malformed override
+    except ConfigError as exc:  # a malformed override
         raise ExperimentConfigError(str(exc)) from None
     except ValidationError as exc:
         raise ExperimentConfigError(format_errors(exc, f"invalid experiment config {path}")) from None

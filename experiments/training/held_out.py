@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylab.agents.baselines import BASELINES
+from journeylab.envs.scenario import Scenario
 from journeylab.experiments.harness.cohort import mean_ci
 from journeylab.experiments.harness.evaluate import KEY_METRICS, Evaluation, evaluate
 from journeylab.experiments.tracking import metric_entries
@@ -58,8 +59,8 @@ class Judgement:
 class HeldOutJudge:
     """The baselines' results on one held-out cohort, computed once; ``judge`` adds a checkpoint."""
 
-    def __init__(self, config: ExperimentConfig, seed: int) -> None:
-        self.config, self.seed = config, seed
+    def __init__(self, config: ExperimentConfig, scenario: Scenario, seed: int) -> None:
+        self.config, self.scenario, self.seed = config, scenario, seed
         self.baselines = self._evaluate(list(BASELINES))
         metrics = self.baselines.policy_metrics()
         deployable = [b for b in BASELINES if b != ORACLE]
@@ -67,9 +68,7 @@ class HeldOutJudge:
 
     def _evaluate(self, policies: list[str]) -> Evaluation:
         e = self.config.evaluation
-        return evaluate(
-            self.config.scenario, policies, e.customers, seed=self.seed, overrides=self.config.scenario_overrides
-        )
+        return evaluate(self.scenario, policies, e.customers, seed=self.seed)
 
     def judge(self, module: Path) -> Judgement:
         """The learned policy of ``module`` (an RLModule folder) against the baselines, paired."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from journeylab.experiments.training.config import Budget
@@ -34,12 +35,19 @@ def format_minutes(minutes: float) -> str:
 class Progress:
     """Prints the progress of a training run."""
 
-    def __init__(self, budget: Budget, stream: TextIO | None = None, every_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        budget: Budget,
+        stream: TextIO | None = None,
+        every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.budget = budget
         self.stream = stream or sys.stdout
         self.every_s = every_s
+        self.clock = clock
         self.interactive = self.stream.isatty()
-        self._last = 0.0
+        self._last: float | None = None  # the first update always prints
 
     def line(self, iteration: int, timesteps: int, minutes: float, metrics: dict[str, float]) -> str:
         done = budget_fraction(self.budget, iteration, timesteps, minutes)
@@ -54,8 +62,8 @@ class Progress:
         )
 
     def update(self, iteration: int, timesteps: int, minutes: float, metrics: dict[str, float]) -> None:
-        now = time.monotonic()
-        if not self.interactive and now - self._last < self.every_s:
+        now = self.clock()
+        if not self.interactive and self._last is not None and now - self._last < self.every_s:
             return
         self._last = now
         text = self.line(iteration, timesteps, minutes, metrics)

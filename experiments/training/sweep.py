@@ -22,22 +22,18 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from journeylab.envs.scenario import format_errors
+from journeylab.envs.validation import StrictModel, format_errors, read_yaml
+from journeylab.errors import ConfigError
 from journeylab.experiments.training.config import ExperimentConfigError, load_experiment
 
 
-class SweepConfigError(ValueError):
+class SweepConfigError(ConfigError):
     """A sweep config is invalid; the message names the key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Space(_Strict):
+class Space(StrictModel):
     """Exactly one of: ``grid`` (every value), ``choice``, ``uniform`` or ``loguniform`` ([low, high])."""
 
     grid: list[Any] | None = Field(default=None, min_length=1)
@@ -80,13 +76,13 @@ class Space(_Strict):
         return bounds[0]
 
 
-class Scheduler(_Strict):
+class Scheduler(StrictModel):
     type: Literal["asha", "none"] = "asha"
     grace_period: Annotated[int, Field(ge=1)] = 2
     reduction_factor: Annotated[int, Field(ge=2)] = 2
 
 
-class SweepConfig(_Strict):
+class SweepConfig(StrictModel):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
     experiment: str
     """The base experiment config (a path, or a name under configs/experiments)."""
@@ -116,13 +112,9 @@ def trial_overrides(sweep: SweepConfig, values: dict[str, Any]) -> list[str]:
 def load_sweep(path: str | Path) -> tuple[SweepConfig, Path]:
     """Read and validate a sweep, and check every parameter against its experiment config."""
     path = Path(path)
-    if not path.exists():
-        raise SweepConfigError(f"sweep config {path} does not exist")
+    document = read_yaml(path, "sweep config", SweepConfigError)
     try:
-        document = yaml.safe_load(path.read_text())
         sweep = SweepConfig.model_validate(document)
-    except yaml.YAMLError as exc:
-        raise SweepConfigError(f"sweep config {path} is not valid YAML: {exc}") from None
     except ValidationError as exc:
         raise SweepConfigError(format_errors(exc, f"invalid sweep config {path}")) from None
     experiment = sweep.experiment_path(Path.cwd())

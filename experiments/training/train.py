@@ -13,7 +13,6 @@ net value / survival / channel-mix figures, the summary and the kept checkpoint.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,8 @@ import numpy as np
 import yaml
 
 from journeylab.envs.scenario import Scenario, validate_scenario
+from journeylab.errors import InputError
+from journeylab.experiments.files import copy_folder, surviving_folder, write_folder
 from journeylab.experiments.training.config import ExperimentConfig
 
 ENV_NAME = "journeylab_vector"
@@ -167,7 +168,7 @@ class Position:
         return cls(**json.loads(tags[cls.TAG])) if cls.TAG in tags else cls()
 
 
-class ResumeError(ValueError):
+class ResumeError(InputError):
     """``--resume`` cannot continue this run (unknown id, another experiment, no checkpoint)."""
 
 
@@ -191,8 +192,8 @@ def open_run(
     data = run.data
     position = Position.from_tags(data.tags)
     if position.checkpoint and not Path(position.checkpoint).exists():
-        interrupted_save = Path(position.checkpoint).with_name("checkpoint.previous")
-        if interrupted_save.exists():  # killed between save_checkpoint's two renames
+        interrupted_save = surviving_folder(Path(position.checkpoint))
+        if interrupted_save is not None:  # killed between write_folder's two renames
             interrupted_save.rename(position.checkpoint)
     problem = None
     if data.params.get("experiment") != config.name:
@@ -207,15 +208,7 @@ def open_run(
 
 def save_checkpoint(algo: Any, output: Path) -> Path:
     """Save the algorithm to ``output/checkpoint``; a crash mid-save leaves the previous one whole."""
-    final, staging, previous = output / "checkpoint", output / "checkpoint.partial", output / "checkpoint.previous"
-    shutil.rmtree(staging, ignore_errors=True)
-    algo.save_to_path(str(staging))
-    shutil.rmtree(previous, ignore_errors=True)
-    if final.exists():
-        final.rename(previous)
-    staging.rename(final)
-    shutil.rmtree(previous, ignore_errors=True)
-    return final
+    return write_folder(output / "checkpoint", lambda staging: algo.save_to_path(str(staging)))
 
 
 def train(
@@ -240,7 +233,7 @@ def train(
     output.mkdir(parents=True, exist_ok=True)
     progress = Progress(config.budget, stream)
     try:
-        validation = HeldOutJudge(config, config.evaluation.validation_seed)
+        validation = HeldOutJudge(config, scenario, config.evaluation.validation_seed)
         progress.note(
             f"run {run.run_id} · best deployable baseline on validation customers: {validation.best_baseline}"
         )
@@ -276,7 +269,7 @@ def train(
         raise
     finally:
         algo.stop()
-    return _finish(config, run, position, output, progress)
+    return _finish(config, scenario, run, position, output, progress)
 
 
 def _checkpoint_and_judge(
@@ -293,7 +286,7 @@ def _checkpoint_and_judge(
     run.log(metrics, step=position.iteration)
     value = metrics["eval/net_value_per_customer"]
     if position.best_value is None or value > position.best_value:
-        copy_checkpoint(checkpoint, output / "best")
+        copy_folder(checkpoint, output / "best")
         position.best_value, position.best_iteration = value, position.iteration
     run.tag(position.tags())
     paired = judgement.paired_vs_best
@@ -303,16 +296,9 @@ def _checkpoint_and_judge(
     )
 
 
-def copy_checkpoint(source: Path, target: Path) -> None:
-    """Replace ``target`` with a copy of ``source`` (staged, then renamed)."""
-    staging = target.with_name(f"{target.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-
-
-def _finish(config: ExperimentConfig, run: Any, position: Position, output: Path, progress: Any) -> dict[str, Any]:
+def _finish(
+    config: ExperimentConfig, scenario: Scenario, run: Any, position: Position, output: Path, progress: Any
+) -> dict[str, Any]:
     """The kept checkpoint on the test customers, artifacts, and the summary that ``--json`` writes."""
     from journeylab.agents.rllib_module import module_path
     from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, write_outcomes
@@ -323,7 +309,7 @@ def _finish(config: ExperimentConfig, run: Any, position: Position, output: Path
     kept, kept_iteration = (
         (output / "best", position.best_iteration) if keep_best else (output / "checkpoint", position.iteration)
     )
-    judgement = HeldOutJudge(config, config.evaluation.seed).judge(module_path(kept))
+    judgement = HeldOutJudge(config, scenario, config.evaluation.seed).judge(module_path(kept))
     run.log(judgement.metrics("final/"), step=position.iteration)
     progress.note(
         f"kept checkpoint: iteration {kept_iteration} ({config.evaluation.keep}) · test customers (seed {config.evaluation.seed}):"

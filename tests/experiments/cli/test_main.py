@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from journeylab.experiments.cli.main import main
+from journeylab.experiments.cli.simulation import split_policy_list
 from tests.helpers import PRESETS, REPO
 
 
@@ -139,3 +140,11 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch, capsys) -> None:
     assert (tmp_path / "demo" / "policy" / "manifest.json").is_file()
     assert (tmp_path / "demo" / "comparison" / "pareto.png").is_file()
     assert "journeylab ui" in out
+
+
+def test_a_policy_list_keeps_every_option_with_its_policy() -> None:
+    assert split_policy_list("no_contact, batch_and_blast:period=14,channel=web,learned:module=/m,mode=sample") == [
+        "no_contact",
+        "batch_and_blast:period=14,channel=web",
+        "learned:module=/m,mode=sample",
+    ]

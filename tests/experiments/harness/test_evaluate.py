@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from journeylab.envs.scenario import load_scenario
 from journeylab.experiments.cli.main import main
 from journeylab.experiments.harness.evaluate import evaluate
 
@@ -59,7 +60,7 @@ def test_paired_interval_covers_the_true_difference_at_the_nominal_rate(known_an
     truth = KNOWN_ENGAGE * KNOWN_CONVERSION * KNOWN_VALUE
     covered = []
     for seed in range(40):
-        result = evaluate(str(known_answer_scenario), ["no_contact", "batch_and_blast"], 2000, seed=seed)
+        result = evaluate(load_scenario(known_answer_scenario), ["no_contact", "batch_and_blast"], 2000, seed=seed)
         low, high = result.paired()["batch_and_blast"]["net_value_per_customer"]["ci95"]
         covered.append(low <= truth <= high)
     # 95% intervals over 40 independent cohorts: 34 or more cover with probability ≈ 0.99;
@@ -96,7 +97,7 @@ def test_evaluation_json_frame_and_pairing(tmp_path: Path, capsys) -> None:
     diff = payload["paired"]["random"]["contacts_per_customer"]["mean"]
     assert diff == pytest.approx(payload["policies"]["random"]["contacts_per_customer"]["mean"])
     assert "Δ net value vs ref" in capsys.readouterr().out
-    frame = evaluate("retail_onboarding", ["no_contact", "random"], 500, 10, 3).to_frame()
+    frame = evaluate(load_scenario("retail_onboarding"), ["no_contact", "random"], 500, 10, 3).to_frame()
     assert isinstance(frame, pd.DataFrame) and set(frame["policy"]) == {"no_contact", "random"}
     assert {"mean", "ci_low", "ci_high", "diff_vs_reference", "diff_ci_low", "diff_ci_high"} <= set(frame.columns)
 
@@ -104,8 +105,8 @@ def test_evaluation_json_frame_and_pairing(tmp_path: Path, capsys) -> None:
 @pytest.mark.slow
 def test_sharded_equals_unsharded_including_a_learning_policy() -> None:
     policies = ["no_contact", "random", "rule_journey", "propensity_nba"]
-    single = evaluate("telecom_retention", policies, 3001, 30, seed=6)
-    sharded = evaluate("telecom_retention", policies, 3001, 30, seed=6, shards=3)
+    single = evaluate(load_scenario("telecom_retention"), policies, 3001, 30, seed=6)
+    sharded = evaluate(load_scenario("telecom_retention"), policies, 3001, 30, seed=6, shards=3)
     assert single.to_json() == sharded.to_json()
     for label in policies:
         whole, parts = single.results[label].per_customer(), sharded.results[label].per_customer()
@@ -194,7 +195,7 @@ def test_sharded_evaluation_on_a_two_node_cluster_by_address() -> None:
     cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
     try:
         sharded = evaluate(
-            "smart_notifications",
+            load_scenario("smart_notifications"),
             ["no_contact", "propensity_nba"],
             1201,
             15,
@@ -207,7 +208,7 @@ def test_sharded_evaluation_on_a_two_node_cluster_by_address() -> None:
     finally:
         ray.shutdown()
         cluster.shutdown()
-    single = evaluate("smart_notifications", ["no_contact", "propensity_nba"], 1201, 15, seed=8)
+    single = evaluate(load_scenario("smart_notifications"), ["no_contact", "propensity_nba"], 1201, 15, seed=8)
     assert single.to_json() == sharded.to_json()
 
 
@@ -232,13 +233,3 @@ def test_an_unreachable_ray_address_fails_within_seconds(command: str, tmp_path:
     assert time.perf_counter() - started < 10
     assert f"--ray-address '{closed}': nothing answers there" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_policy_list_keeps_every_option_with_its_policy() -> None:
-    from journeylab.experiments.harness.evaluate import split_policy_list
-
-    assert split_policy_list("no_contact, batch_and_blast:period=14,channel=web,learned:module=/m,mode=sample") == [
-        "no_contact",
-        "batch_and_blast:period=14,channel=web",
-        "learned:module=/m,mode=sample",
-    ]

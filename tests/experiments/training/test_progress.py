@@ -28,9 +28,15 @@ def test_the_line_shows_iteration_net_value_throughput_and_eta() -> None:
 
 
 def test_off_a_terminal_lines_are_rate_limited() -> None:
+    """One line per ``every_s`` of the injected clock, whatever the machine's speed or uptime."""
+    now = [0.0]
     stream = io.StringIO()
-    progress = Progress(Budget(iterations=1000), stream, every_s=3600)
+    progress = Progress(Budget(iterations=1000), stream, every_s=10, clock=lambda: now[0])
     for iteration in range(1, 50):
+        now[0] = iteration * 1.0  # one iteration a second
         progress.update(iteration, iteration * 100, iteration / 60, {})
     progress.note("eval @ iter 49")
-    assert stream.getvalue().count("\n") == 2  # the first update and the note, not 49 lines
+    lines = stream.getvalue().splitlines()
+    printed = [int(line.split()[1]) for line in lines if line.startswith("iter")]
+    assert printed == [1, 11, 21, 31, 41]  # the first update, then every 10 s of the clock
+    assert lines[-1] == "eval @ iter 49"

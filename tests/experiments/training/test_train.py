@@ -117,6 +117,7 @@ def test_same_seed_single_runner_gives_identical_training_metrics(tmp_path: Path
 def test_a_learned_policy_can_be_sampled_reproducibly_and_never_breaks_a_rule(tmp_path: Path) -> None:
     import journeylab.experiments.harness.ray_runtime  # noqa: F401
     from journeylab.agents.rllib_module import masked_module_spec
+    from journeylab.envs.scenario import load_scenario
     from journeylab.envs.vector_env import JourneyVectorEnv
     from journeylab.experiments.harness.evaluate import evaluate
 
@@ -125,8 +126,8 @@ def test_a_learned_policy_can_be_sampled_reproducibly_and_never_breaks_a_rule(tm
     spec.observation_space, spec.action_space = env.single_observation_space, env.single_action_space
     spec.build().save_to_path(str(tmp_path / "module"))
     greedy, sampled = f"learned:module={tmp_path / 'module'}", f"learned:module={tmp_path / 'module'},mode=sample"
-    first = evaluate("smart_notifications", [greedy, sampled], 400, 20, seed=3).policy_metrics()
-    again = evaluate("smart_notifications", [sampled], 400, 20, seed=3).policy_metrics()
+    first = evaluate(load_scenario("smart_notifications"), [greedy, sampled], 400, 20, seed=3).policy_metrics()
+    again = evaluate(load_scenario("smart_notifications"), [sampled], 400, 20, seed=3).policy_metrics()
     assert again[sampled] == first[sampled]  # keyed draws: the same seed, the same samples
     assert first[sampled]["contacts_per_customer"] != first[greedy]["contacts_per_customer"]
     assert first[sampled]["rule_violations"]["mean"] == 0 and first[sampled]["contacts_per_customer"]["mean"] > 0

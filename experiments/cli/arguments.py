@@ -1,0 +1,62 @@
+"""What every command shares: the one ``UsageError``, argument types that name what they expect.
+
+A command raises ``UsageError`` for a bad combination of options; the wings raise their own
+``journeylab.errors.InputError`` subclasses. ``journeylab.experiments.cli.main`` turns either into
+exit status 2 with the message, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from journeylab.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+Subcommands = Any
+"""``argparse._SubParsersAction``: what ``add_subparsers`` returns (private in the standard library)."""
+
+
+class UsageError(InputError):
+    """Bad command-line input; exits with status 2."""
+
+
+def integer_at_least(minimum: int, words: str) -> Callable[[str], int]:
+    """An argparse type: an integer ≥ ``minimum``; ``words`` says so in the error (``positive``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {words} integer, got '{text}'") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a {words} integer, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = integer_at_least(1, "positive")
+non_negative_int = integer_at_least(0, "non-negative")
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def add_overrides(parser: argparse.ArgumentParser, what: str = "the scenario") -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=f"override a key of {what}"
+    )
+
+
+def add_ray_address(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: local, or RAY_ADDRESS)")
