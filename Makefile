@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test pytest lint format bench clean
+.PHONY: install demo test test-fast pytest lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/journeylab demo
 
-test: lint pytest
+test: lint pytest  ## the whole suite, slow tests included: what CI and the README run
+
+test-fast: $(STAMP)  ## the inner loop: no training, no Ray cluster, no wheel builds (~2 min on 2 cores)
+	$(PY) -m pytest -m "not slow"
 
 pytest: $(STAMP)
 	$(PY) -m pytest
@@ -30,16 +33,18 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP)  ## simulator (~2 min), RLlib stock vs bulk (~3 min), serving (~1 min), calibration speed and coverage (~2 min)
+bench: $(STAMP)  ## CLI start (~10 s), simulator (~2 min), RLlib stock vs bulk (~3 min), serving (~1 min), calibration (~2 min)
+	$(PY) benchmarks/bench_cli.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_serving.py
 	$(PY) benchmarks/bench_calibration.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist

@@ -115,7 +115,7 @@ def policy_class(name: str) -> type[Policy]:
     offered = {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
     if name in offered:
         return _checked(offered[name].load(), name)
-    if "." in name and ":" in name:
+    if ":" in name:
         module, _, attribute = name.partition(":")
         try:
             found = getattr(import_module(module), attribute)
@@ -137,13 +137,16 @@ def make_policy(name: str, params: ScenarioParameters, seed: int = 0, **options:
 
 
 def parse_policy_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``name``, ``name:key=value,key=value`` or ``package.module:Class[:key=value,…]`` (values as YAML)."""
+    """``name``, ``name:key=value,key=value`` or ``package.module:Class[:key=value,…]`` (values as YAML).
+
+    After the first colon, a word without ``=`` is a class name (registered policies' options are
+    always ``key=value``)."""
     import yaml
 
     name, _, rest = spec.partition(":")
-    if "." in name and rest:  # an import path: the class name follows the first colon
-        attribute, _, rest = rest.partition(":")
-        name = f"{name}:{attribute}"
+    attribute, _, after = rest.partition(":")
+    if attribute and "=" not in attribute:  # module:Class — options, if any, follow a second colon
+        name, rest = f"{name}:{attribute}", after
     options: dict[str, Any] = {}
     for item in filter(None, rest.split(",")):
         key, sep, value = item.partition("=")

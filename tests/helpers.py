@@ -94,3 +94,130 @@ def tracking_store(folder: Path) -> str:
     os.environ["MLFLOW_TRACKING_URI"] = uri
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalServer:
+    """A server process on 127.0.0.1, started in its own session and stopped with all its children.
+
+    ``wait_until`` polls a readiness probe until it answers or the process exits: no deadline of our
+    own, so a busy machine is only slower, never a failure (pytest-timeout still ends a real hang)."""
+
+    def __init__(self, command: list[str], **popen: Any) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen
+        )
+
+    def wait_until(self, probe: Any, pause_s: float = 0.2) -> Any:
+        """The first result of ``probe()`` that raises no ``OSError``; the server's output if it died."""
+        import time
+
+        while True:
+            try:
+                return probe()
+            except OSError:
+                if self.process.poll() is not None:
+                    output = self.process.stdout.read().decode() if self.process.stdout else ""
+                    raise RuntimeError(f"the server exited with {self.process.returncode}:\n{output}") from None
+                time.sleep(pause_s)
+
+    def stop(self, sig: int | None = None) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig or signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+def build_wheel(into: Path) -> Path:
+    """The project's wheel, built from a copy of the source tree with the installed setuptools
+    (no build isolation: no network)."""
+    import shutil
+    import subprocess
+    import sys
+
+    source = into / "source"
+    skip = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "build", "dist", "__pycache__", "mlruns", "*.db")
+    shutil.copytree(REPO, source, symlinks=True, ignore=skip)
+    wheels = into / "wheels"
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels)]
+    subprocess.run([*command, str(source)], check=True, capture_output=True)
+    (wheel,) = wheels.glob("journeylab-*.whl")
+    return wheel
+
+
+def requirement_closure(wheel: Path, extras: set[str]) -> set[str]:
+    """Every distribution ``journeylab[extras]`` needs, resolved through what this environment has
+    installed (the wheel's own ``Requires-Dist`` lines, then each dependency's, transitively)."""
+    import zipfile
+    from email.parser import Parser
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        own = Parser().parsestr(archive.read(name).decode()).get_all("Requires-Dist") or []
+    needed: set[str] = set()
+    pending = [(Requirement(line), extras) for line in own]
+    while pending:
+        requirement, wanted = pending.pop()
+        if requirement.marker and not any(requirement.marker.evaluate({"extra": e}) for e in wanted | {""}):
+            continue
+        key = canonicalize_name(requirement.name)
+        if key == "journeylab":  # a self-reference (journeylab[lab] includes journeylab[serving])
+            pending += [(Requirement(line), requirement.extras) for line in own]
+            continue
+        if (key, frozenset(requirement.extras)) in needed:
+            continue
+        needed.add((key, frozenset(requirement.extras)))  # type: ignore[arg-type]
+        pending += [(Requirement(line), set(requirement.extras)) for line in metadata.requires(key) or []]
+    return {key for key, _ in needed}  # type: ignore[misc]
+
+
+def venv_with(folder: Path, wheel: Path, distributions: set[str]) -> Path:
+    """A fresh virtual environment holding the wheel, and exactly ``distributions`` (linked from this
+    environment, so no network is needed); returns its ``bin/`` folder."""
+    import subprocess
+    import sys
+    import sysconfig
+    from importlib import metadata
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index"]
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True)
+    linked = folder / "dependencies"
+    linked.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for name in distributions:
+        for item in _top_level_items(metadata.distribution(name)):
+            if (site / item).exists() and not (linked / item).exists():
+                (linked / item).symlink_to(site / item)
+    target = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    Path(target, "dependencies.pth").write_text(f"{linked}\n")
+    return folder / "bin"
+
+
+def _top_level_items(distribution: Any) -> set[str]:
+    """The names a distribution puts at the top of site-packages (packages, modules, its dist-info)."""
+    items = set()
+    for file in distribution.files or []:
+        first = Path(file).parts[0]
+        if first not in ("..", "__pycache__") and not first.endswith(".pth"):
+            items.add(first)
+    return items

@@ -175,3 +175,20 @@ def test_vector_env_copy_false_reuses_buffers_with_the_same_values() -> None:
         a, *_ = fresh.step(np.zeros(50, np.int64))
         b, *_ = reused.step(np.zeros(50, np.int64))
         assert b["observations"] is previous  # overwritten in place
+
+
+@pytest.mark.parametrize("first", ["journeylab.envs", "gymnasium"])
+def test_presets_are_registered_whichever_is_imported_first(first: str) -> None:
+    """``import journeylab.envs`` registers the presets with gymnasium without importing it: at once
+    if gymnasium is loaded, else when it is (so the command line and serving stay light)."""
+    import subprocess
+    import sys
+
+    second = "gymnasium" if first == "journeylab.envs" else "journeylab.envs"
+    code = (
+        f"import sys, {first}\nloaded = 'gymnasium' in sys.modules\nimport {second}\nimport gymnasium as gym\n"
+        "print(loaded, gym.spec('journeylab/TelecomRetention-v0').max_episode_steps)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(first == "gymnasium"), "180"]

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -25,42 +22,20 @@ from journeylab.envs.record import NEVER
 from journeylab.envs.scenario import load_scenario
 from journeylab.experiments.promotion.export import write_artifact
 from journeylab.serving.engine import DecisionEngine
-from tests.helpers import REPO, masked_module
+from tests.helpers import REPO, LocalServer, free_port, masked_module
 
 SCENARIO = "telecom_retention"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Service:
+    """``journeylab serve`` in a subprocess, ready once ``/health`` answers."""
+
     def __init__(self, artifact: Path, log: Path, *extra: str) -> None:
-        self.port, self.log = _free_port(), log
-        command = [
-            sys.executable,
-            "-m",
-            "journeylab.experiments.cli.main",
-            "serve",
-            str(artifact),
-            "--port",
-            str(self.port),
-        ]
-        self.process = subprocess.Popen(
-            [*command, "--log", str(log), *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                self.get("/health")
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(self.process.stdout.read().decode()) from None
-                time.sleep(0.2)
-        raise TimeoutError("the service did not start")
+        self.port, self.log = free_port(), log
+        command = [sys.executable, "-m", "journeylab.experiments.cli.main", "serve", str(artifact)]
+        self.server = LocalServer([*command, "--port", str(self.port), "--log", str(log), *extra], cwd=REPO)
+        self.process = self.server.process
+        self.server.wait_until(lambda: self.get("/health"))
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -79,8 +54,7 @@ class Service:
             return error.code, json.loads(error.read())
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        self.process.send_signal(sig)
-        self.process.wait(timeout=30)
+        self.server.stop(sig)
 
 
 @pytest.fixture(scope="module")

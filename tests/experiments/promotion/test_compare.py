@@ -15,6 +15,7 @@ from journeylab.experiments.harness.outcomes import PolicyOutcomes
 from journeylab.experiments.promotion.champion import bonferroni_z, choose
 from journeylab.experiments.promotion.comparison import METRIC_DIRECTIONS, Comparison, PolicyRun
 from journeylab.experiments.promotion.comparison_report import pareto_frontier, render
+from tests.helpers import LocalServer, free_port
 
 N = 2000
 
@@ -209,30 +210,17 @@ def test_compare_format_must_be_known(capsys) -> None:
 
 @pytest_slow
 def test_ui_serves_the_projects_store_on_loopback(tiny_store) -> None:
-    import os
-    import signal
-    import socket
-    import subprocess
+    """The UI answers its REST API on 127.0.0.1 with the experiment listed, however long it takes to start."""
     import sys
-    import time
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [sys.executable, "-c", f"import sys; from journeylab.experiments.cli.main import main; sys.exit(main(['ui', '--port', '{port}']))"]  # fmt: skip
-    server = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = LocalServer(command)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=100"
     try:
-        deadline, body = time.monotonic() + 120, None
-        while body is None and time.monotonic() < deadline and server.poll() is None:
-            try:
-                body = json.loads(opener.open(url, timeout=5).read())
-            except OSError:
-                time.sleep(0.5)
-        assert body is not None, server.stdout.read().decode() if server.poll() is not None else "no answer in 120 s"
+        body = server.wait_until(lambda: json.loads(opener.open(url, timeout=30).read()), pause_s=0.5)
         assert "telecom_retention" in [e["name"] for e in body["experiments"]]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()
