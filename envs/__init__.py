@@ -12,9 +12,10 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
-from importlib import import_module
 from types import ModuleType
 from typing import Any
+
+from journeylab.lazy import lazy_exports
 
 _EXPORTS = {
     "ActionCatalogue": "journeylab.envs.catalogue",
@@ -31,10 +32,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'envs' has no attribute '{name}'")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def _register_presets() -> None:

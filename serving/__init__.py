@@ -4,8 +4,7 @@
 ``journeylab.serving.api`` serves it over HTTP. Installed alone with ``pip install journeylab[serving]``.
 """
 
-from importlib import import_module
-from typing import Any
+from journeylab.lazy import lazy_exports
 
 _EXPORTS = {
     "ArtifactError": "journeylab.serving.artifact",
@@ -15,10 +14,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'journeylab.serving' has no attribute '{name}'")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = sorted(_EXPORTS)
