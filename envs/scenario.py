@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from journeylab.configs import config_dir
 from journeylab.envs.validation import StrictModel, apply_overrides, format_errors, read_yaml
 from journeylab.errors import ConfigError
 
@@ -270,8 +271,6 @@ def validate_scenario(document: Any, source: str = "<document>") -> Scenario:
 def scenario_dir() -> Path:
     """Where the preset YAML files live: ``JOURNEYLAB_SCENARIOS``, else the shipped ``configs/scenarios``."""
     import os
-
-    from journeylab.configs import config_dir
 
     override = os.environ.get("JOURNEYLAB_SCENARIOS")
     return Path(override) if override else config_dir("scenarios")

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeylab.agents.policy import policy_from_spec
 from journeylab.agents.trial import ReplayPolicy
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import Scenario, validate_scenario
@@ -189,8 +190,6 @@ def simulate_log(
 
 
 def _logging_policy(spec: str, params: ScenarioParameters, seed: int) -> Any:
-    from journeylab.agents.policy import policy_from_spec
-
     return policy_from_spec(spec, params, seed)
 
 

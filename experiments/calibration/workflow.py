@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from journeylab.agents.policy import policy_from_spec
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import Scenario
 from journeylab.errors import InputError
@@ -80,8 +81,6 @@ def reference_inside(fitting: CalibrationLog, held_out: CalibrationLog) -> dict[
 
 def calibrate(events: Path, customers: Path | None, base: Scenario, options: CalibrationOptions) -> CalibrationOutcome:
     """Fit ``base`` to the log on the fitting customers and judge the fit on the held-out ones."""
-    from journeylab.agents.policy import policy_from_spec
-
     options.check()
     if options.policy is not None:
         policy_from_spec(options.policy, ScenarioParameters.compile(base), 0)

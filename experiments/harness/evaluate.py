@@ -26,6 +26,7 @@ from journeylab.envs.scenario import Scenario
 from journeylab.errors import InputError
 from journeylab.experiments.harness.cohort import CohortResult, mean_ci, run_cohort
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, cohort_key, write_outcomes
+from journeylab.experiments.tracking import TrackedRun, metric_entries, run_name
 
 KEY_METRICS = (
     "net_value_per_customer",
@@ -204,8 +205,6 @@ def log_evaluation(
     import json
     import tempfile
     from pathlib import Path
-
-    from journeylab.experiments.tracking import TrackedRun, metric_entries, run_name
 
     experiment = experiment or evaluation.scenario
     paired = evaluation.paired()

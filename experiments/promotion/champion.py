@@ -25,7 +25,8 @@ from journeylab.experiments.promotion.comparison import (
     PolicyRun,
     compare,
 )
-from journeylab.experiments.promotion.registry import CHAMPION_ALIAS, PREVIOUS_ALIAS
+from journeylab.experiments.promotion.registry import CHAMPION_ALIAS, PREVIOUS_ALIAS, promote
+from journeylab.experiments.tracking import client as store_client
 
 FAMILY_ERROR = 0.05
 
@@ -40,7 +41,7 @@ class Challenge:
 
 
 @dataclass
-class Decision:
+class PromotionDecision:
     metric: str
     reference: PolicyRun
     reference_role: str
@@ -80,13 +81,13 @@ def bonferroni_z(challengers: int) -> float:
     return NormalDist().inv_cdf(1 - FAMILY_ERROR / (2 * max(challengers, 1)))
 
 
-def choose(comparison: Comparison, metric: str) -> Decision:
+def choose(comparison: Comparison, metric: str) -> PromotionDecision:
     """The best challenger whose corrected paired interval lies wholly on the better side, if any."""
     validate_metric(metric)
     direction = METRIC_DIRECTIONS[metric]
     challengers = [p for p in comparison.policies if p.kind == "learned" and p is not comparison.reference]
     z = bonferroni_z(len(challengers))
-    decision = Decision(metric, comparison.reference, comparison.reference_role, z)
+    decision = PromotionDecision(metric, comparison.reference, comparison.reference_role, z)
     for policy in challengers:
         difference = comparison.paired(policy, metric, z)
         bound = difference["ci95"][0] if direction > 0 else difference["ci95"][1]
@@ -97,7 +98,7 @@ def choose(comparison: Comparison, metric: str) -> Decision:
     return decision
 
 
-def evidence_tags(decision: Decision, comparison: Comparison) -> dict[str, str]:
+def evidence_tags(decision: PromotionDecision, comparison: Comparison) -> dict[str, str]:
     """What the model version records about why it was promoted."""
     assert decision.winner is not None
     difference = decision.winner.difference
@@ -115,11 +116,10 @@ def evidence_tags(decision: Decision, comparison: Comparison) -> dict[str, str]:
     }
 
 
-def promote_best(experiment: str, metric: str, name: str | None = None) -> tuple[Decision, dict[str, Any] | None]:
+def promote_best(
+    experiment: str, metric: str, name: str | None = None
+) -> tuple[PromotionDecision, dict[str, Any] | None]:
     """Decide on ``experiment``'s policies and, if a challenger wins, make it the champion of ``name``."""
-    from journeylab.experiments.promotion.registry import promote
-    from journeylab.experiments.tracking import client as store_client
-
     validate_metric(metric)
     name = name or experiment
     comparison = compare(experiment, name)
@@ -136,8 +136,6 @@ def promote_best(experiment: str, metric: str, name: str | None = None) -> tuple
 def rollback(name: str) -> dict[str, str]:
     """Point ``champion`` back at ``previous`` (and ``previous`` at the version rolled back from)."""
     from mlflow.exceptions import MlflowException
-
-    from journeylab.experiments.tracking import client as store_client
 
     client = store_client()
     models = sorted(m.name for m in client.search_registered_models())

@@ -25,6 +25,7 @@ from journeylab.experiments.harness.cohort import Z95, mean_ci
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, PolicyOutcomes, read_outcomes
 from journeylab.experiments.promotion.registry import CHAMPION_ALIAS
 from journeylab.experiments.tracking import client as store_client
+from journeylab.experiments.tracking import tracking_uri
 
 METRIC_DIRECTIONS = {
     "net_value_per_customer": 1,
@@ -163,8 +164,6 @@ def experiment_names(client: Any) -> list[str]:
 def experiment_of(client: Any, name: str) -> Any:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        from journeylab.experiments.tracking import tracking_uri
-
         valid = experiment_names(client)
         raise ComparisonError(
             f"--experiment: no experiment '{name}' in {tracking_uri()}; expected one of {valid or '(none yet: run journeylab demo)'}"

@@ -18,6 +18,7 @@ import pandas as pd
 
 from journeylab.experiments.promotion import FORMATS
 from journeylab.experiments.promotion.comparison import Comparison, PolicyRun
+from journeylab.experiments.tracking import TrackedRun
 
 FIGURES = ("pareto.png", "survival.png", "channel_mix.png")
 
@@ -215,8 +216,6 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
 
 def log_comparison(comparison: Comparison, files: list[Path]) -> str:
     """A finished MLflow run (``kind=comparison``) in the experiment holding the report; returns its id."""
-    from journeylab.experiments.tracking import TrackedRun
-
     tags = {
         "kind": "comparison",
         "cohort": comparison.cohort,

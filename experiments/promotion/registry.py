@@ -22,6 +22,8 @@ from journeylab.errors import InputError
 from journeylab.experiments.files import copy_folder
 from journeylab.experiments.promotion.export import write_artifact
 from journeylab.experiments.tracking import client, tracking_uri
+from journeylab.experiments.training.config import load_experiment
+from journeylab.serving.engine import DecisionEngine
 
 POLICY_ARTIFACT = "policy"
 """Name of the artifact folder inside the logged pyfunc model."""
@@ -62,7 +64,6 @@ def _download(run_id: str, path: str, into: Path) -> Path:
 def export_run(run_id: str, out: Path, name: str | None = None, version: str | None = None) -> Path:
     """Write the serving artifact of training run ``run_id`` into ``out``."""
     from journeylab.agents.rllib_module import load_module, module_path
-    from journeylab.experiments.training.config import load_experiment
 
     run = _run(run_id)
     with tempfile.TemporaryDirectory() as scratch:
@@ -154,8 +155,6 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
     """Register run ``run_id``'s policy (once) and point ``alias`` at that version."""
     import mlflow
 
-    from journeylab.serving.engine import DecisionEngine
-
     run = _run(run_id)
     name = name or client().get_experiment(run.info.experiment_id).name
     existing = _existing_version(name, run_id)
@@ -225,8 +224,6 @@ def resolve_artifact(uri: str, into: Path) -> tuple[Path, str | None]:
 
 def load_engine(uri: str, epsilon: float = 0.0, seed: int | None = None) -> Any:
     """A ``DecisionEngine`` for ``models:/NAME@ALIAS``, verified against the digest recorded at promotion."""
-    from journeylab.serving.engine import DecisionEngine
-
     with tempfile.TemporaryDirectory() as scratch:
         folder, digest = resolve_artifact(uri, Path(scratch))
         return DecisionEngine.load(folder, epsilon=epsilon, seed=seed, manifest_sha256=digest)
@@ -234,8 +231,6 @@ def load_engine(uri: str, epsilon: float = 0.0, seed: int | None = None) -> Any:
 
 def export_model(uri: str, out: Path) -> Path:
     """Copy the artifact of ``models:/NAME@ALIAS`` to ``out``, verified against the registry's digest first."""
-    from journeylab.serving.engine import DecisionEngine
-
     with tempfile.TemporaryDirectory() as scratch:
         folder, digest = resolve_artifact(uri, Path(scratch))
         DecisionEngine.load(folder, manifest_sha256=digest)  # raises ArtifactError before anything is copied

@@ -26,7 +26,9 @@ from pydantic import Field, ValidationError, model_validator
 
 from journeylab.envs.validation import StrictModel, format_errors, read_yaml
 from journeylab.errors import ConfigError
-from journeylab.experiments.training.config import ExperimentConfigError, load_experiment
+from journeylab.experiments.tracking import TrackedRun
+from journeylab.experiments.training.config import ExperimentConfigError, experiments_dir, load_experiment
+from journeylab.experiments.training.train import algorithm_config, concise_params, iteration_metrics
 
 
 class SweepConfigError(ConfigError):
@@ -99,8 +101,6 @@ class SweepConfig(StrictModel):
         path = Path(self.experiment)
         if path.suffix in {".yaml", ".yml"}:
             return path if path.is_absolute() else (base / path)
-        from journeylab.experiments.training.config import experiments_dir
-
         return experiments_dir() / f"{self.experiment}.yaml"
 
 
@@ -132,8 +132,6 @@ def _trial(values: dict[str, Any], *, sweep: dict[str, Any], experiment: str) ->
     """One Tune trial: train the experiment with the sampled overrides, reporting every iteration."""
     from ray import tune
 
-    from journeylab.experiments.training.train import algorithm_config, iteration_metrics
-
     spec = SweepConfig.model_validate(sweep)
     config, scenario = load_experiment(experiment, trial_overrides(spec, values))
     algo = algorithm_config(config, scenario).build_algo()
@@ -153,9 +151,6 @@ def _child_runs(sweep: SweepConfig, experiment: Path, parent: Any, scenario: str
     """A Tune callback that mirrors every trial as an MLflow child run (all writes in the driver)."""
     from ray import tune
 
-    from journeylab.experiments.tracking import TrackedRun
-    from journeylab.experiments.training.train import _concise_params
-
     class ChildRuns(tune.Callback):
         def __init__(self) -> None:
             self.runs: dict[str, TrackedRun] = {}
@@ -163,7 +158,7 @@ def _child_runs(sweep: SweepConfig, experiment: Path, parent: Any, scenario: str
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             config, _ = load_experiment(experiment, trial_overrides(sweep, trial.config))
-            params = {**_concise_params(config), **{f"sweep.{k}": v for k, v in trial.config.items()}}
+            params = {**concise_params(config), **{f"sweep.{k}": v for k, v in trial.config.items()}}
             tags = {"scenario": scenario, "kind": "sweep_trial", "sweep": sweep.name, "trial": trial.trial_id}
             self.runs[trial.trial_id] = TrackedRun(scenario, f"{sweep.name}__{trial.trial_id}", tags, params, parent)
 
@@ -194,7 +189,6 @@ def run_sweep(sweep: SweepConfig, experiment: Path, ray_address: str | None = No
     from ray.tune.schedulers import ASHAScheduler
 
     from journeylab.experiments.harness.ray_runtime import connect
-    from journeylab.experiments.tracking import TrackedRun
 
     base, scenario = load_experiment(experiment, sweep.overrides)
     connect(ray_address)

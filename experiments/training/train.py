@@ -23,16 +23,20 @@ import numpy as np
 import yaml
 
 from journeylab.envs.scenario import Scenario, validate_scenario
+from journeylab.envs.vector_env import JourneyVectorEnv
 from journeylab.errors import InputError
 from journeylab.experiments.files import copy_folder, surviving_folder, write_folder
+from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, write_outcomes
+from journeylab.experiments.harness.plots import evaluation_figures, learning_curves_figure
+from journeylab.experiments.tracking import TrackedRun, UnknownRunError
 from journeylab.experiments.training.config import ExperimentConfig
+from journeylab.experiments.training.held_out import HeldOutJudge
+from journeylab.experiments.training.progress import Progress
 
 ENV_NAME = "journeylab_vector"
 
 
 def _make_env(context: Any) -> Any:
-    from journeylab.envs.vector_env import JourneyVectorEnv
-
     return JourneyVectorEnv(
         num_envs=context.get("num_envs", 1),
         scenario=validate_scenario(context["scenario"]),
@@ -117,8 +121,23 @@ class Clock:
         )
 
 
+LEARNER_STATS = {
+    "train/total_loss": "total_loss",
+    "train/policy_loss": "policy_loss",
+    "train/vf_loss": "vf_loss",
+    "train/entropy": "entropy",
+    "train/mean_kl": "mean_kl_loss",
+}
+
+
 def iteration_metrics(result: dict[str, Any], seconds: float, sampled_before: int) -> dict[str, float]:
-    """``train/…`` and ``business/…`` metrics of one RLlib result (cast to float for MLflow)."""
+    """``train/…`` and ``business/…`` metrics of one RLlib result (cast to float for MLflow).
+
+    A learner statistic is logged only when it is a number: RLlib reduces a statistic that received
+    no value during the iteration to NaN (``ray.rllib.utils.metrics.stats.ema``: "if
+    len(self._values_to_merge) == 0: return np.nan"). APPO updates asynchronously, so on a busy
+    machine an iteration can end before any update reports back; its losses are then absent, not
+    NaN. ``train/trained_steps`` (a lifetime count) shows whether learning kept up."""
     runners = result.get("env_runners", {})
     learner = result.get("learners", {}).get("default_policy", {})
     sampled = int(result.get("num_env_steps_sampled_lifetime", 0))
@@ -127,14 +146,12 @@ def iteration_metrics(result: dict[str, Any], seconds: float, sampled_before: in
         "train/episode_len_mean": runners.get("episode_len_mean"),
         "train/sampled_steps": sampled,
         "train/sampled_steps_per_s": (sampled - sampled_before) / max(seconds, 1e-9),
-        "train/total_loss": learner.get("total_loss"),
-        "train/policy_loss": learner.get("policy_loss"),
-        "train/vf_loss": learner.get("vf_loss"),
-        "train/entropy": learner.get("entropy"),
-        "train/mean_kl": learner.get("mean_kl_loss"),
+        "train/trained_steps": learner.get("num_module_steps_trained_lifetime"),
+        **{name: learner.get(key) for name, key in LEARNER_STATS.items()},
     }
     metrics.update({key: value for key, value in runners.items() if key.startswith("business/")})
-    return {key: float(value) for key, value in metrics.items() if isinstance(value, int | float | np.number)}
+    numbers = {key: float(value) for key, value in metrics.items() if isinstance(value, int | float | np.number)}
+    return {key: value for key, value in numbers.items() if np.isfinite(value)}
 
 
 def runner_health(algo: Any) -> dict[str, float]:
@@ -176,12 +193,10 @@ def open_run(
     config: ExperimentConfig, scenario: Scenario, root: Path, resume: str | None
 ) -> tuple[Any, Position, Path]:
     """A new tracked run with its own output folder, or the run to resume and where it stopped."""
-    from journeylab.experiments.tracking import TrackedRun, UnknownRunError
-
     if resume is None:
         name = f"{scenario.name}__{config.name}__{config.seed}__{int(time.time())}"
         tags = {"scenario": scenario.name, "policy": config.name, "kind": "learned", "algorithm": config.algorithm}
-        run = TrackedRun(scenario.name, name, tags, _concise_params(config))
+        run = TrackedRun(scenario.name, name, tags, concise_params(config))
         output = (root / f"{config.name}__{run.run_id[:8]}").resolve()
         run.tag({"journeylab.output": str(output)})
         return run, Position(), output
@@ -225,8 +240,6 @@ def train(
     ``on_iteration(algo, iteration)`` runs after every iteration (tests use it to break things).
     """
     from journeylab.experiments.harness.ray_runtime import connect
-    from journeylab.experiments.training.held_out import HeldOutJudge
-    from journeylab.experiments.training.progress import Progress
 
     connect(ray_address)
     run, position, output = open_run(config, scenario, root, resume)
@@ -301,9 +314,6 @@ def _finish(
 ) -> dict[str, Any]:
     """The kept checkpoint on the test customers, artifacts, and the summary that ``--json`` writes."""
     from journeylab.agents.rllib_module import module_path
-    from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, write_outcomes
-    from journeylab.experiments.harness.plots import evaluation_figures, learning_curves_figure
-    from journeylab.experiments.training.held_out import HeldOutJudge
 
     keep_best = config.evaluation.keep == "best" and (output / "best").exists()
     kept, kept_iteration = (
@@ -340,7 +350,7 @@ def _finish(
     return summary
 
 
-def _concise_params(config: ExperimentConfig) -> dict[str, Any]:
+def concise_params(config: ExperimentConfig) -> dict[str, Any]:
     t, b = config.training, config.budget
     return {
         "experiment": config.name,

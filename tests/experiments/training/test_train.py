@@ -131,3 +131,24 @@ def test_a_learned_policy_can_be_sampled_reproducibly_and_never_breaks_a_rule(tm
     assert again[sampled] == first[sampled]  # keyed draws: the same seed, the same samples
     assert first[sampled]["contacts_per_customer"] != first[greedy]["contacts_per_customer"]
     assert first[sampled]["rule_violations"]["mean"] == 0 and first[sampled]["contacts_per_customer"]["mean"] > 0
+
+
+def test_an_iteration_without_a_learner_update_logs_no_loss_rather_than_nan() -> None:
+    """RLlib reduces a learner statistic that got no value during an iteration to NaN; APPO's
+    asynchronous learner leaves such iterations on a busy machine. Their losses are absent, not NaN."""
+    from journeylab.experiments.training.train import iteration_metrics
+
+    nan = float("nan")
+    learner = {"total_loss": nan, "policy_loss": nan, "vf_loss": nan, "entropy": nan, "mean_kl_loss": nan,
+               "num_module_steps_trained_lifetime": 4096, "num_trainable_parameters": nan}  # fmt: skip
+    result = {"env_runners": {"episode_return_mean": 1.5, "business/net_value": nan},
+              "learners": {"default_policy": learner}, "num_env_steps_sampled_lifetime": 8192}  # fmt: skip
+    metrics = iteration_metrics(result, 2.0, 4096)
+    assert metrics == {
+        "train/episode_return_mean": 1.5,
+        "train/sampled_steps": 8192.0,
+        "train/sampled_steps_per_s": 2048.0,
+        "train/trained_steps": 4096.0,
+    }
+    learner.update(total_loss=-0.08, entropy=1.7)
+    assert iteration_metrics(result, 2.0, 4096)["train/total_loss"] == -0.08
