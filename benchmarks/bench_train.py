@@ -10,7 +10,7 @@ Two figures per sampler, each in a fresh child process:
   learning, weight sync and sampling all count.
 
 The ratio bulk/stock is reported for each. Both samplers produce identical episodes
-(tests/test_bulk_env_runner.py), so the ratio is pure speed.
+(tests/agents/test_bulk_env_runner.py), so the ratio is pure speed.
 
 Usage: ``python benchmarks/bench_train.py [--customers N] [--seconds S] [--iterations K] [--out PATH]``
 """

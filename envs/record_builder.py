@@ -3,7 +3,7 @@
 This is the one place where history becomes a ``GoldenRecord``. ``journeylab.envs.history`` feeds it an
 event log (pandas, offline); ``serving`` feeds it decision requests (numpy only, online). Both
 therefore produce the records the simulator maintains incrementally, and the features and rules
-computed from them are the simulator's (``tests/test_history.py`` and ``tests/test_serving.py``
+computed from them are the simulator's (``tests/envs/test_history.py`` and ``tests/serving/test_engine.py``
 check that the rebuilt records equal the live ones).
 
 How each field follows from the inputs (T = each customer's today; only events before T count):

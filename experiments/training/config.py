@@ -53,7 +53,7 @@ class Training(StrictModel):
     expectations given the state: same expected return, far less variance); ``realised``: the
     realised net value. Evaluation always uses realised outcomes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)  # merged with StrictModel's: `lambda` or `lambda_`
 
     @model_validator(mode="after")
     def _minibatch_fits(self) -> Training:

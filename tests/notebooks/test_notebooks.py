@@ -20,7 +20,7 @@ def _execute(name: str, folder: Path) -> list[dict]:
     """Run notebook ``name`` in ``folder`` (a cell error fails the test); returns every output."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+        notebook, timeout=None, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
     ).execute()
     return [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
 

@@ -111,7 +111,6 @@ def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=REPO,
-        timeout=120,
     )
     assert done.returncode == 2
     assert "horizon_days: Input should be a valid integer" in done.stderr
