@@ -93,3 +93,19 @@ def test_an_installed_package_offers_policies_by_entry_point(user_module: str, t
     assert type(policy).__name__ == "EveryKDays" and policy.k == 2
     with pytest.raises(PolicySpecError, match="--policy: unknown policy 'nothing_like_it'"):
         policy_from_spec("nothing_like_it", compile_scenario("telecom_retention"))
+
+
+def test_the_readmes_own_policy_example_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The README's "Write your own policy" code, as a reader would save it, through the CLI it shows."""
+    from tests.helpers import REPO
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("# my_policies.py")
+    (tmp_path / "my_policies.py").write_text(readme[start : readme.index("```", start)])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        spec = "my_policies:WeeklyOffer:period=14"
+        assert main(["simulate", "telecom_retention", "--policy", spec, "--customers", "200", "--days", "30"]) == 0
+        assert "policy weekly_offer" in capsys.readouterr().out
+    finally:
+        sys.modules.pop("my_policies", None)
