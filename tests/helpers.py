@@ -169,7 +169,7 @@ def requirement_closure(wheel: Path, extras: set[str]) -> set[str]:
     with zipfile.ZipFile(wheel) as archive:
         (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         own = Parser().parsestr(archive.read(name).decode()).get_all("Requires-Dist") or []
-    needed: set[str] = set()
+    seen: set[tuple[str, frozenset[str]]] = set()
     pending = [(Requirement(line), extras) for line in own]
     while pending:
         requirement, wanted = pending.pop()
@@ -177,13 +177,13 @@ def requirement_closure(wheel: Path, extras: set[str]) -> set[str]:
             continue
         key = canonicalize_name(requirement.name)
         if key == "journeylab":  # a self-reference (journeylab[lab] includes journeylab[serving])
-            pending += [(Requirement(line), requirement.extras) for line in own]
+            pending += [(Requirement(line), set(requirement.extras)) for line in own]
             continue
-        if (key, frozenset(requirement.extras)) in needed:
+        if (key, frozenset(requirement.extras)) in seen:
             continue
-        needed.add((key, frozenset(requirement.extras)))  # type: ignore[arg-type]
+        seen.add((key, frozenset(requirement.extras)))
         pending += [(Requirement(line), set(requirement.extras)) for line in metadata.requires(key) or []]
-    return {key for key, _ in needed}  # type: ignore[misc]
+    return {key for key, _ in seen}
 
 
 def venv_with(folder: Path, wheel: Path, distributions: set[str]) -> Path:
