@@ -52,6 +52,10 @@ class _RegisteringLoader(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         self.loader.exec_module(module)
+        # gymnasium keeps its own loader afterwards (resources, source), as if imported plainly
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
         _register_presets()
 
 

@@ -51,7 +51,12 @@ def start_population(params: ScenarioParameters, n: int, seed: int = 0, **kwargs
     return population
 
 
-def masked_module(preset: str = "telecom_retention", hidden: tuple[int, ...] = (32, 32), favour: int | None = None):
+def masked_module(
+    preset: str = "telecom_retention",
+    hidden: tuple[int, ...] = (32, 32),
+    favour: int | None = None,
+    no_contact_bias: float = 0.5,
+):
     """An untrained action-masking RLModule for ``preset``: exports need a network, not a trained one.
 
     ``favour`` makes the policy head prefer that action above all others (the engine tests use it)."""
@@ -61,7 +66,7 @@ def masked_module(preset: str = "telecom_retention", hidden: tuple[int, ...] = (
     from journeylab.envs.vector_env import JourneyVectorEnv
 
     env = JourneyVectorEnv(1, preset)
-    spec = masked_module_spec(list(hidden), no_contact_bias=0.5)
+    spec = masked_module_spec(list(hidden), no_contact_bias=no_contact_bias)
     spec.observation_space, spec.action_space = env.single_observation_space, env.single_action_space
     module = spec.build()
     if favour is not None:
@@ -84,16 +89,6 @@ def simulated_observations(preset: str, n: int, days: int = 30) -> tuple[np.ndar
         pick = obs["action_mask"] * rng.random(obs["action_mask"].shape)
         obs, *_ = env.step(np.argmax(pick, axis=1) * (rng.random(n) < 0.3))
     return obs["observations"], obs["action_mask"].astype(np.float32)
-
-
-def tracking_store(folder: Path) -> str:
-    """Point MLflow (environment and fluent API) at a sqlite store in ``folder``; returns its URI."""
-    import mlflow
-
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    mlflow.set_tracking_uri(uri)
-    return uri
 
 
 def free_port() -> int:

@@ -10,22 +10,17 @@ import numpy as np
 import pytest
 
 import journeylab.experiments.harness.ray_runtime  # noqa: F401
-from journeylab.agents.rllib_module import masked_module_spec
 from journeylab.envs.scenario import load_scenario
-from journeylab.envs.vector_env import JourneyVectorEnv
 from journeylab.experiments.promotion.export import module_logits, write_artifact
 from journeylab.serving.artifact import ArtifactError, PolicyArtifact
-from tests.helpers import REPO, simulated_observations
+from tests.helpers import REPO, masked_module, simulated_observations
 
 SCENARIO = "telecom_retention"
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    env = JourneyVectorEnv(1, SCENARIO)
-    spec = masked_module_spec([64, 64], no_contact_bias=1.0)
-    spec.observation_space, spec.action_space = env.single_observation_space, env.single_action_space
-    module = spec.build()  # any weights will do: parity is about the export, not the training
+    module = masked_module(SCENARIO, (64, 64), no_contact_bias=1.0)  # any weights: parity is about the export
     out = write_artifact(module, load_scenario(SCENARIO), tmp_path_factory.mktemp("a") / "artifact", "ppo_telecom")
     return module, out
 

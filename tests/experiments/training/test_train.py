@@ -116,15 +116,11 @@ def test_same_seed_single_runner_gives_identical_training_metrics(tmp_path: Path
 
 def test_a_learned_policy_can_be_sampled_reproducibly_and_never_breaks_a_rule(tmp_path: Path) -> None:
     import journeylab.experiments.harness.ray_runtime  # noqa: F401
-    from journeylab.agents.rllib_module import masked_module_spec
     from journeylab.envs.scenario import load_scenario
-    from journeylab.envs.vector_env import JourneyVectorEnv
     from journeylab.experiments.harness.evaluate import evaluate
+    from tests.helpers import masked_module
 
-    env = JourneyVectorEnv(1, "smart_notifications")
-    spec = masked_module_spec([16], no_contact_bias=2.0)
-    spec.observation_space, spec.action_space = env.single_observation_space, env.single_action_space
-    spec.build().save_to_path(str(tmp_path / "module"))
+    masked_module("smart_notifications", (16,), no_contact_bias=2.0).save_to_path(str(tmp_path / "module"))
     greedy, sampled = f"learned:module={tmp_path / 'module'}", f"learned:module={tmp_path / 'module'},mode=sample"
     first = evaluate(load_scenario("smart_notifications"), [greedy, sampled], 400, 20, seed=3).policy_metrics()
     again = evaluate(load_scenario("smart_notifications"), [sampled], 400, 20, seed=3).policy_metrics()
