@@ -2,7 +2,9 @@
 
 from journeylab.agents import baselines as _baselines  # noqa: F401  (registers the baselines)
 from journeylab.agents import learned as _learned  # noqa: F401  (registers the learned-policy wrapper)
+from journeylab.agents import planner as _planner  # noqa: F401  (registers the lookahead planner)
 from journeylab.agents import trial as _trial  # noqa: F401  (registers randomised_trial)
+from journeylab.agents import tuned_rules as _tuned_rules  # noqa: F401  (registers tuned_rules)
 from journeylab.agents.policy import (
     ObservationBatch,
     Policy,

@@ -73,6 +73,9 @@ class DayOutcome:
     the law of total expectation every policy's expected return is unchanged, while the return
     of a journey loses most of its variance (a churn alone is a one-off loss of a lifetime's
     value). For learning only: every reported figure uses the realised outcomes."""
+    churn_hazard: np.ndarray
+    """Today's probability of churning (0 for the already churned): simulation only, for planners
+    that weight the future by survival instead of drawing churn."""
 
 
 @dataclass
@@ -417,4 +420,5 @@ def simulate_day(
         purchase_value,
         visited,
         expected_reward,
+        hazard,
     )

@@ -21,10 +21,12 @@ import pandas as pd
 
 from journeylab.agents import make_policy
 from journeylab.agents.policy import parse_policy_spec, policy_from_spec
+from journeylab.agents.tuned_rules import TunedRules
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import Scenario
 from journeylab.errors import InputError
 from journeylab.experiments.harness.cohort import CohortResult, mean_ci, run_cohort
+from journeylab.experiments.harness.tuning import resolve_tuned_rules
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, cohort_key, write_outcomes
 from journeylab.experiments.tracking import TrackedRun, metric_entries, run_name
 
@@ -137,13 +139,20 @@ class Evaluation:
 
 
 def resolve_policies(params: ScenarioParameters, policies: list[str], seed: int) -> list[PolicySpec]:
-    """Parse and build every policy once (so bad names and options fail before any run)."""
+    """Parse and build every policy once (so bad names and options fail before any run).
+
+    A bare ``tuned_rules`` stands for the rules tuned on validation customers
+    (``journeylab.experiments.harness.tuning``): its options become the tuned ones here, so
+    shards, MLflow params and reports all see the rules actually run."""
     if not policies:
         raise EvaluationError("--policies: expected at least one policy")
     specs = []
     for text in policies:
-        policy = policy_from_spec(text, params, seed, option="--policies")
         name, options = parse_policy_spec(text)
+        policy = policy_from_spec(text, params, seed, option="--policies")
+        if name == TunedRules.name:
+            options = resolve_tuned_rules(params.scenario, options)
+            policy = make_policy(name, params, seed, **options)
         specs.append(PolicySpec(text, name, options, policy.deployable))
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
