@@ -1,8 +1,10 @@
 """Baseline contact policies: what marketing teams run today, and the myopic ceiling.
 
 - ``no_contact`` and ``random``: the floor and the noise;
-- ``batch_and_blast``: marketing automation's calendar — one promotional e-mail to everyone
+- ``batch_and_blast``: marketing automation's cadence — one promotional e-mail to everyone
   every week;
+- ``tuned_rules`` (``journeylab.agents.tuned_rules``): per-stage rules tuned by search — the
+  strongest rules a marketer could run;
 - ``rule_journey``: journeys as marketers write them — onboarding sequence, retention offer on
   risk signals, win-back after inactivity, a periodic offer otherwise, each on the customer's most
   engaged channel;
@@ -13,16 +15,25 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from journeylab.agents.arbitration import ActionEconomics, best_action
 from journeylab.agents.policy import ObservationBatch, Policy, register, uniform_allowed
-from journeylab.envs.features import FeatureReader, feature_spec
+from journeylab.envs.features import DAYS_CAP, FeatureReader, feature_spec
 from journeylab.envs.parameters import ScenarioParameters
 
-BASELINES = ("no_contact", "random", "batch_and_blast", "rule_journey", "propensity_nba", "oracle_myopic")
+BASELINES = (
+    "no_contact",
+    "random",
+    "batch_and_blast",
+    "rule_journey",
+    "tuned_rules",
+    "propensity_nba",
+    "oracle_myopic",
+)
 """Every baseline, in the order tables show them."""
 
 
@@ -56,9 +67,25 @@ def _default_promotion(params: ScenarioParameters, channel: str) -> str:
     return (offers or carried)[0]
 
 
+def cadence_floor(params: ScenarioParameters, channel: str) -> int:
+    """The shortest fixed cadence on ``channel`` that the contact rules never block: a cap of k
+    contacts per w days allows every ⌈w / k⌉ days; ``min_gap_days`` and the global cap likewise."""
+    rules = params.scenario.rules
+    caps = [rules.channel_caps.get(channel), rules.global_cap]  # type: ignore[call-overload]  # a validated channel name
+    floors = [math.ceil(cap.window_days / cap.max_contacts) for cap in caps if cap is not None]
+    return max([1, rules.min_gap_days, *floors])
+
+
 @register
 class BatchAndBlast(Policy):
-    """One promotional message to everyone every ``period`` days, when the rules allow it."""
+    """One promotional message to every customer every ``period`` days: each customer is sent it
+    when their last contact on the channel is at least ``period`` days ago (from day 0).
+
+    The cadence is the customer's own, not the calendar's, so every period means what it says. A
+    period shorter than the contact rules allow on the channel (``cadence_floor``) is refused
+    rather than silently clipped; without ``period`` the policy sends weekly, or as often as the
+    rules allow if that is less often.
+    """
 
     name = "batch_and_blast"
 
@@ -66,7 +93,7 @@ class BatchAndBlast(Policy):
         self,
         params: ScenarioParameters,
         seed: int = 0,
-        period: int = 7,
+        period: int | None = None,
         channel: str | None = None,
         message: str | None = None,
     ) -> None:
@@ -75,17 +102,27 @@ class BatchAndBlast(Policy):
         channel = channel or ("email" if "email" in channels else channels[0])
         if channel not in channels:
             raise ValueError(f"batch_and_blast option channel: expected one of {list(channels)}, got '{channel}'")
-        if not isinstance(period, int) or period < 1:
-            raise ValueError(f"batch_and_blast option period: expected a positive integer, got {period!r}")
+        floor = cadence_floor(params, channel)
+        if period is None:
+            period = max(7, floor)
+        if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= DAYS_CAP:
+            raise ValueError(f"batch_and_blast option period: expected whole days in [1, {DAYS_CAP:g}], got {period!r}")
+        if period < floor:
+            raise ValueError(
+                f"batch_and_blast option period: {period} days is more often than the contact rules allow on "
+                f"{channel} (at most every {floor} days); expected period ≥ {floor}"
+            )
         message = message or _default_promotion(params, channel)
         try:
             self.action = params.catalogue.index(channel, message)
         except KeyError as exc:
             raise ValueError(f"batch_and_blast option message: {exc.args[0]}") from None
         self.period, self.channel, self.message = period, channel, message
+        self.spec = feature_spec(params.catalogue, list(params.scenario.segments))
 
     def act(self, batch: ObservationBatch) -> np.ndarray:
-        send = (batch.day % self.period == 0) & batch.action_mask[:, self.action].astype(bool)
+        since = FeatureReader(self.spec, batch.observations).days(f"{self.channel}.days_since_contact")
+        send = (since >= self.period) & batch.action_mask[:, self.action].astype(bool)
         return send * np.int64(self.action)
 
     def describe(self) -> dict[str, Any]:

@@ -41,6 +41,26 @@ class LearnedPolicy(Policy):
         except (FileNotFoundError, ValueError) as exc:
             raise ValueError(f"learned option module: cannot load '{module}': {exc}") from None
         self.path = module
+        self._check_fits(params)
+
+    def _check_fits(self, params: ScenarioParameters) -> None:
+        """Refuse a module trained for another action catalogue or feature set, saying what differs."""
+        from journeylab.envs.features import feature_spec
+
+        actions = getattr(self.module.action_space, "n", None)
+        space: Any = self.module.observation_space
+        observations = space["observations"].shape[0] if hasattr(space, "spaces") else space.shape[0]
+        features = feature_spec(params.catalogue, list(params.scenario.segments)).size
+        problems = []
+        if actions != params.catalogue.size:
+            problems.append(
+                f"it decides over {actions} actions, scenario {params.scenario.name} has {params.catalogue.size} "
+                f"({', '.join(params.catalogue.names())})"
+            )
+        if observations != features:
+            problems.append(f"it reads {observations} features, scenario {params.scenario.name} encodes {features}")
+        if problems:
+            raise ValueError(f"learned option module: '{self.path}' does not fit: " + "; ".join(problems))
 
     def logits(self, observations: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """(N, A) masked action logits for a batch."""

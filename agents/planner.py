@@ -1,7 +1,8 @@
 """Simulation only: a lookahead planner that knows the hidden state — the headroom yardstick.
 
 Each day, for every customer and every allowed action, the planner copies the customer's true
-state, takes the action today and then follows a base policy for ``horizon − 1`` more days, and
+state, takes the action today and then follows a base policy until the journey's end (the
+scenario's ``horizon_days``, what every evaluation sums over) or for ``horizon`` days if set, and
 picks the action of highest simulated (discounted, expected) value: one step of policy
 improvement by rollouts (Bertsekas & Tsitsiklis, *Neuro-Dynamic Programming*, 1996, §6.1; Tesauro
 & Galperin, "On-line policy improvement using Monte-Carlo search", NIPS 1996). In expectation it
@@ -19,7 +20,7 @@ Two choices keep it honest and cheap:
   churn is never drawn in a rollout: each day's value is weighted by the probability of having
   survived so far (``DayOutcome.churn_hazard``), which is its exact expectation over churn.
 
-Cost: customers × actions × horizon × samples simulated customer-days per real day — use it on a
+Cost: customers × actions × remaining days × samples simulated customer-days per real day — use it on a
 few thousand customers to measure headroom, not to serve.
 """
 
@@ -69,14 +70,16 @@ class LookaheadPlanner(Policy):
         params: ScenarioParameters,
         seed: int = 0,
         base: str = "no_contact",
-        horizon: int = 30,
+        horizon: int | None = None,
         samples: int = 1,
         gamma: float = 1.0,
     ) -> None:
         super().__init__(params, seed)
-        for key, value, low in (("horizon", horizon, 1), ("samples", samples, 1)):
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"planner option {key}: expected an integer ≥ {low}, got {value!r}")
+        for key, value in (("horizon", horizon), ("samples", samples)):
+            if value is None and key == "horizon":
+                continue  # to the journey's end
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"planner option {key}: expected an integer ≥ 1, got {value!r}")
         if not 0 < gamma <= 1:
             raise ValueError(f"planner option gamma: expected in (0, 1], got {gamma!r}")
         if base.split(":")[0] == self.name:
@@ -93,13 +96,32 @@ class LookaheadPlanner(Policy):
         values = self.action_values(population, batch.action_mask)
         return np.argmax(values, axis=1).astype(np.int64)
 
-    def action_values(self, population: Population, mask: np.ndarray) -> np.ndarray:
-        """(N, A) simulated value of each action today (−inf where the rules block it)."""
+    @classmethod
+    def around(
+        cls,
+        params: ScenarioParameters,
+        base: Policy,
+        horizon: int | None = None,
+        samples: int = 1,
+        gamma: float = 1.0,
+        seed: int = 0,
+    ) -> LookaheadPlanner:
+        """A planner whose rollouts follow an already built ``base`` policy (a learner's own)."""
+        planner = cls(params, seed, "no_contact", horizon, samples, gamma)
+        planner.base, planner.base_spec = base, base.name
+        return planner
+
+    def action_values(self, population: Population, mask: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(N, A) simulated value of each action today relative to no contact (−inf where the rules
+        block it); only ``rows`` are planned when given (others read 0 for every action)."""
         n_actions = mask.shape[1]
         values = np.full(mask.shape, -np.inf)
         values[:, 0] = 0.0
         hidden, record = population.hidden, population.record
-        alive = np.flatnonzero(record.alive & (mask[:, 1:].sum(axis=1) > 0))
+        wanted = record.alive & (mask[:, 1:].sum(axis=1) > 0)
+        if rows is not None:
+            wanted &= np.isin(np.arange(wanted.size), rows)
+        alive = np.flatnonzero(wanted)
         per_chunk = max(1, ROLLOUT_CUSTOMERS // (n_actions * self.samples))
         for lo in range(0, alive.size, per_chunk):
             rows = alive[lo : lo + per_chunk]
@@ -124,13 +146,17 @@ class LookaheadPlanner(Policy):
         total = np.zeros(block.size)
         observations = np.empty((block.size, population.spec.size), np.float32)
         action_mask = np.empty((block.size, n_actions), bool)
+        end = block.record.today + (self.horizon or 0)
+        if not self.horizon:
+            end[:] = self.params.scenario.horizon_days
         actions, discount = first, 1.0
-        for day in range(self.horizon):
+        for day in range(int((end - block.record.today).max(initial=0))):
             if day:
                 block.observe_into(observations, action_mask)
                 actions = self.base.act(ObservationBatch(observations, action_mask, block.keys, block.record.today))
+            counts = block.record.today < end
             outcome = _step_surviving(block, actions)
-            total += discount * survival * outcome.expected_reward
+            total += discount * survival * counts * outcome.expected_reward
             survival *= 1.0 - outcome.churn_hazard
             discount *= self.gamma
         return total.reshape(rows.size, self.samples, n_actions).mean(axis=1).reshape(-1)

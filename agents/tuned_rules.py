@@ -132,14 +132,14 @@ class TunedRules(Policy):
         """The allowed candidate on the channel each customer engages with most, and whether any is allowed."""
         allowed = mask[:, candidates] > 0
         if len(candidates) == 1:
-            return np.full(mask.shape[0], candidates[0], np.int64), allowed[:, 0]
+            return np.full(mask.shape[0], candidates[0], np.int64), np.asarray(allowed[:, 0])
         channels = self.params.catalogue.channels
         engagement = np.stack(
             [reader.count(f"{channels[self.params.catalogue.action_channel[a]]}.engagements_ewm") for a in candidates],
             axis=1,
         )
         best = np.argmax(np.where(allowed, engagement, -np.inf), axis=1)
-        return np.asarray(candidates)[best], allowed.any(axis=1)
+        return np.asarray(candidates)[best], np.asarray(allowed.any(axis=1))
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), **self.options}

@@ -49,6 +49,7 @@ class HiddenState:
     intent: np.ndarray  # (N,) purchase-intent multiplier in [0, INTENT_MAX]
     protected_until: np.ndarray  # (N,) day until which a retention offer lowers churn
     protection: np.ndarray  # (N,) churn-hazard multiplier while protected
+    contacts_made: np.ndarray  # (N,) int64: contacts so far; the n-th contact's response draw is keyed by n
     # Constants of each customer, drawn with it from its segment (saves daily per-segment lookups):
     visit_rate: np.ndarray  # (N,) P(organic visit) at intent 1
     purchase_rate: np.ndarray  # (N,) P(purchase | visit)
@@ -69,6 +70,7 @@ class HiddenState:
             intent=np.ones(n, np.float32),
             protected_until=np.full(n, NEVER, np.int32),
             protection=np.ones(n, np.float32),
+            contacts_made=np.zeros(n, np.int64),
             **{name: np.zeros(n, np.float32) for name in _CUSTOMER_CONSTANTS},
         )
 
@@ -136,6 +138,7 @@ def draw_customers(
     hidden.intent[rows] = np.clip(intent, 0.0, INTENT_MAX)
     hidden.protected_until[rows] = NEVER
     hidden.protection[rows] = 1.0
+    hidden.contacts_made[rows] = 0
     hidden.visit_rate[rows] = seg_p.visit_rate[segment]
     hidden.purchase_rate[rows] = seg_p.purchase_rate[segment]
     hidden.satisfaction_target[rows] = seg_p.satisfaction[segment]

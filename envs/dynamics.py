@@ -46,6 +46,8 @@ from journeylab.envs.random_streams import uniforms
 from journeylab.envs.record import GoldenRecord
 
 ENGAGE_CAP = np.float32(0.95)
+RESPONSE_WORD = 8
+"""First word of the contact-keyed response stream (day-keyed draws use words 1–5)."""
 HAZARD_CAP = np.float32(0.5)
 STAGE_ONBOARDING, STAGE_ACTIVE, STAGE_AT_RISK = 0, 1, 2
 
@@ -97,9 +99,15 @@ class DayDraws:
     def draw(cls, keys: np.ndarray, days: np.ndarray) -> DayDraws:
         return cls(keys, days, *uniforms(keys, days, 6))
 
-    def response(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(response, contact spend) uniforms for ``rows``."""
-        u_response, u_spend = uniforms(self.keys[rows], self.days[rows], 2, first_word=3)
+    def response(self, rows: np.ndarray, ordinal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(response, contact spend) uniforms of the ``ordinal``-th contact of each of ``rows``.
+
+        Keyed by the contact's number in the journey, not by the day: two policies (or two rollouts)
+        that contact the same customer on different days meet the same n-th response, so their
+        difference is not drowned by independent draws (common random numbers, Law, *Simulation
+        Modeling and Analysis*, 5th ed., §11.2: "synchronisation" of the random numbers by purpose).
+        Word slots ≥ ``RESPONSE_WORD`` are disjoint from every day-keyed slot."""
+        u_response, u_spend = uniforms(self.keys[rows], ordinal, 2, first_word=RESPONSE_WORD)
         return u_response, u_spend
 
     def organic_spend(self, rows: np.ndarray) -> np.ndarray:
@@ -184,7 +192,8 @@ def _respond(
     cell = ch * record.size + rows
     fatigue = hidden.fatigue.reshape(-1)[cell]
     p_engage, p_convert, p_unsub = _response_probabilities(params, hidden, record, rows, ch, msg, cell, fatigue)
-    u, u_spend = draws.response(rows)
+    u, u_spend = draws.response(rows, hidden.contacts_made[rows])
+    hidden.contacts_made[rows] += 1
     converted = u < p_convert
     spend = np.zeros(rows.shape[0], np.float32)
     mean_value = params.messages.value[msg] * hidden.value[rows]

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 import journeylab.experiments.harness.ray_runtime  # noqa: F401  (keeps Ray on loopback: sets its env before ray is imported)
 from journeylab.envs.parameters import ScenarioParameters
 from tests.helpers import TELECOM_EXPERIMENT, compile_scenario, tiny_training
+
+# Tuned rules are cached per scenario and settings (journeylab.experiments.harness.tuning): the
+# suite, its CLI subprocesses included, shares one fresh cache and never reads the user's.
+os.environ["JOURNEYLAB_CACHE"] = tempfile.mkdtemp(prefix="journeylab-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,8 @@ TINY_TRAINING = [
     "evaluation.customers=300",
     "env_runners=0",
     "budget.iterations=2",
+    "evaluation.tuning_trials=4",
+    "evaluation.tuning_customers=60",
 ]
 """A PPO run of a few seconds, in the driver process, judged on 300 held-out customers.
 

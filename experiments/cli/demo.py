@@ -91,10 +91,10 @@ def run_demo(
 
 
 def _evaluate_baselines(config: Any, scenario: Any) -> None:
-    from journeylab.agents.baselines import BASELINES
     from journeylab.experiments.harness.evaluate import evaluate, log_evaluation
+    from journeylab.experiments.training.held_out import baseline_specs
 
-    evaluation = evaluate(scenario, list(BASELINES), config.evaluation.customers, seed=config.evaluation.seed)
+    evaluation = evaluate(scenario, baseline_specs(config), config.evaluation.customers, seed=config.evaluation.seed)
     print(evaluation.table())
     log_evaluation(evaluation, None, [])
 

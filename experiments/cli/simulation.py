@@ -16,7 +16,7 @@ from journeylab.experiments.cli.arguments import (
     positive_int,
 )
 
-DEFAULT_POLICIES = "no_contact,random,batch_and_blast,rule_journey,propensity_nba,oracle_myopic"
+DEFAULT_POLICIES = "no_contact,random,batch_and_blast,rule_journey,tuned_rules,propensity_nba,oracle_myopic"
 
 
 def register(sub: Subcommands) -> None:
@@ -49,6 +49,52 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--experiment", default=None, help="MLflow experiment (default: the scenario's name)")
     p.add_argument("--no-mlflow", action="store_true", help="do not track the runs in MLflow")
     p.set_defaults(handler=evaluate_command)
+    _add_tune_rules(sub)
+
+
+def _add_tune_rules(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "tune-rules",
+        help="tune the tuned_rules baseline by search on validation customers and print its spec",
+    )
+    p.add_argument("scenario", help="preset name or path to a scenario YAML")
+    p.add_argument("--space", type=Path, default=None, help="YAML search space narrowing the default one")
+    p.add_argument("--trials", type=positive_int, default=None, help="search trials (default 120)")
+    p.add_argument("--customers", type=positive_int, default=None, help="validation customers per trial (default 4000)")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="the validation cohort's seed (default 2002)")
+    p.add_argument("--json", type=Path, default=None, help="write the result (rules, trial history) as JSON")
+    add_overrides(p)
+    p.set_defaults(handler=tune_rules_command)
+
+
+def tune_rules_command(args: argparse.Namespace) -> int:
+    from journeylab.envs.scenario import load_scenario
+    from journeylab.envs.validation import read_yaml
+    from journeylab.experiments.files import write_json
+    from journeylab.experiments.harness.tuning import SearchSpaceError, TuningSettings, tune_rules
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    space = read_yaml(args.space, "search space", SearchSpaceError) if args.space else None
+    defaults = TuningSettings()
+    settings = TuningSettings(
+        trials=args.trials or defaults.trials,
+        customers=args.customers or defaults.customers,
+        seed=defaults.seed if args.seed is None else args.seed,
+    )
+    print(
+        f"tuning tuned_rules on {scenario.name}: {settings.trials} trials × {settings.customers:,} customers (seed {settings.seed})"
+    )
+    result = tune_rules(scenario, settings, space if space is not None else {})
+    print(f"validation net value per customer: {result.validation_net_value:.3f}")
+    for key, value in result.options.items():
+        print(f"  {key:<20} {value}")
+    print(f"policy spec: {result.spec()}")
+    if args.json:
+        from dataclasses import asdict
+
+        write_json(args.json, asdict(result))
+        print(f"result written to {args.json}")
+    return 0
 
 
 def _add_cohort(p: argparse.ArgumentParser) -> None:

@@ -66,11 +66,13 @@ def sweep_command(args: argparse.Namespace) -> int:
 def summary_text(summary: dict[str, Any]) -> str:
     """The closing lines of a training run: the learned policy against the baselines, held out."""
     paired = summary["paired_vs_best_baseline"]["net_value_per_customer"]
+    expected = summary["paired_vs_best_baseline"]["expected_net_value_per_customer"]
     oracle = summary["paired_vs_oracle_myopic"]["net_value_per_customer"]
     return "\n".join(
         [
             f"learned vs best deployable baseline ({summary['best_baseline']}): {paired['mean']:+.3f} per customer, "
-            f"95% CI [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]",
+            f"95% CI [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]; from expected outcomes "
+            f"{expected['mean']:+.3f} [{expected['ci95'][0]:+.3f}, {expected['ci95'][1]:+.3f}]",
             f"learned vs oracle_myopic (simulation-only ceiling of myopic policies): {oracle['mean']:+.3f}, "
             f"95% CI [{oracle['ci95'][0]:+.3f}, {oracle['ci95'][1]:+.3f}]",
             f"run {summary['run_id']} · {summary['iterations']} iterations · {summary['training_minutes']:.1f} min · "

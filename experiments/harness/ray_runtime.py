@@ -13,6 +13,10 @@ from journeylab.errors import InputError
 
 # Ray reads this when it is imported, so it is set before anything here imports ray.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Ray starts workers at niceness 15 (its ``worker_niceness`` system config): on a shared machine the
+# driver then starves them (issue 14 measured sampling at 750–2,000 steps/s for twenty minutes).
+# Env runners and collectors do the work here, so a local instance runs them at the driver's priority.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 LOOPBACK = "127.0.0.1"
 REACH_TIMEOUT_S = 3.0

@@ -4,8 +4,9 @@ The search is Optuna's TPE sampler (Bergstra et al., "Algorithms for Hyper-Param
 Optimization", NIPS 2011), asked and told one trial at a time so that a seed reproduces it exactly.
 Each trial simulates one member of the family on the *tuning cohort* — the validation customers
 (``EvaluationSettings.validation_seed``, 2002 by default) — and scores its mean net value per
-customer. Every trial meets the same customers and draws, so trials are compared on common random
-numbers. The test customers are never simulated here: ``TuningResult.seeds`` records every cohort
+customer (its conditional-expectation estimate, ``CohortTotals.expected_net_value``: far less noise
+to mistake for a better rule). Every trial meets the same customers and draws, so trials are
+compared on common random numbers. The test customers are never simulated here: ``TuningResult.seeds`` records every cohort
 the search read.
 
 Why not Ray Tune: its trials report back in the order they finish, so a parallel search depends on
@@ -29,7 +30,7 @@ from typing import Any
 from journeylab.agents.tuned_rules import BEST_CHANNEL, DAY_RANGE, DEFAULTS, STAGES, TunedRules, action_choices
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import Scenario
-from journeylab.errors import InputError
+from journeylab.errors import ConfigError
 from journeylab.experiments.harness.cohort import run_cohort
 
 DEFAULT_TRIALS = 120
@@ -42,7 +43,7 @@ CACHE_VERSION = 2
 """Bump when the family or the search changes: cached results of older versions are not reused."""
 
 
-class SearchSpaceError(InputError):
+class SearchSpaceError(ConfigError):
     """A tuned_rules search space names an unknown parameter or an empty range."""
 
 
@@ -164,7 +165,7 @@ CONFIRM_FACTOR = 4
 def _starting_members(params: ScenarioParameters, space: dict[str, Any]) -> list[dict[str, Any]]:
     """Silence, and each single message on the best channel at each common cadence for every stage:
     the search starts from what calendar marketing runs, so it can only improve on it."""
-    members = [{}]
+    members: list[dict[str, Any]] = [{}]
     for action in action_choices(params):
         if action.startswith(BEST_CHANNEL + "/"):
             for every in CADENCES:
@@ -198,7 +199,7 @@ def _within(range_: Any, value: Any) -> bool:
 def _score(params: ScenarioParameters, options: dict[str, Any], scenario: Scenario, customers: int, seed: int) -> float:
     policy = TunedRules(params, seed, **options)
     result = run_cohort(params, policy, customers, scenario.horizon_days, seed)
-    return float(result.totals.net_value.mean())
+    return float(result.totals.expected_net_value.mean())
 
 
 def cache_dir() -> Path:
@@ -207,11 +208,26 @@ def cache_dir() -> Path:
     return Path(root) / "tuned_rules"
 
 
+def _code_digest() -> str:
+    """Digest of the simulator, the rule family and this search: a change to any of them (new
+    dynamics, new draws) makes earlier tuning results stale, so they are not reused."""
+    import journeylab.agents.tuned_rules as family
+    import journeylab.envs as envs
+
+    files = [*sorted(Path(envs.__file__).parent.glob("*.py")), Path(family.__file__), Path(__file__)]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def cached_tuning(scenario: Scenario, settings: TuningSettings) -> TuningResult:
     """``tune_rules`` on the default space, reused from the cache when the scenario and settings match."""
     key = hashlib.sha256(
         json.dumps(
-            [CACHE_VERSION, scenario.model_dump(mode="json"), asdict(settings)], sort_keys=True, default=str
+            [CACHE_VERSION, _code_digest(), scenario.model_dump(mode="json"), asdict(settings)],
+            sort_keys=True,
+            default=str,
         ).encode()
     ).hexdigest()[:24]
     path = cache_dir() / f"{scenario.name}-{key}.json"

@@ -64,6 +64,26 @@ class Training(StrictModel):
         return self
 
 
+class PolicyIteration(StrictModel):
+    """Rollout policy iteration (``journeylab.agents.policy_iteration``): ``algorithm: policy_iteration``."""
+
+    base: str = "tuned_rules"
+    """Warm start and rollout policy: a deployable policy spec; bare ``tuned_rules`` is tuned on the
+    validation customers (``evaluation.tuning_*``)."""
+    rollout_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    """Rollout length in days; unset: to the journey's end (what evaluation sums)."""
+    rollout_samples: Annotated[int, Field(ge=1, le=64)] = 1
+    customers: Annotated[int, Field(ge=1, le=1_000_000)] = 1500
+    """Training customers whose journeys are collected per iteration."""
+    state_share: Annotated[float, Field(gt=0, le=1)] = 0.25
+    """Share of their days at which every action's advantage is simulated."""
+    exploration: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    updates: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    """Gradient steps per iteration (minibatches of ``training.minibatch_size``)."""
+    value_scale: Annotated[float, Field(gt=0)] = 0.1
+    """Advantages in currency × this are the regression targets."""
+
+
 class Model(StrictModel):
     hiddens: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
         default_factory=lambda: [64, 64], min_length=1, max_length=8
@@ -79,6 +99,10 @@ class EvaluationSettings(StrictModel):
     """The final, reported evaluation's customers: never seen in training or in choosing a checkpoint."""
     validation_seed: Annotated[int, Field(ge=0)] = 2002
     """Periodic evaluations (``eval/…``) and the choice of the kept checkpoint use these customers."""
+    tuning_trials: Annotated[int, Field(ge=1, le=10_000)] = 120
+    """Search trials of the ``tuned_rules`` baseline (``journeylab.experiments.harness.tuning``)."""
+    tuning_customers: Annotated[int, Field(ge=10, le=1_000_000)] = 4000
+    """Validation customers each trial is scored on."""
     keep: Literal["best", "last"] = "best"
     """``best``: the checkpoint with the highest validation net value (early stopping); ``last``."""
 
@@ -95,14 +119,15 @@ class ExperimentConfig(StrictModel):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
     scenario: str
     scenario_overrides: list[str] = Field(default_factory=list)
-    algorithm: Literal["PPO", "APPO"] = "PPO"
+    algorithm: Literal["PPO", "APPO", "policy_iteration"] = "PPO"
     env_runners: Annotated[int, Field(ge=0, le=256)] = 1
-    """Remote env runners (0: sample in the driver)."""
+    """Remote env runners (0: sample in the driver); for ``policy_iteration``, its Ray collector tasks."""
     customers_per_runner: Annotated[int, Field(ge=1, le=100_000)] = 256
     sampler: Literal["bulk", "stock"] = "bulk"
     """``bulk``: ``journeylab.agents.bulk_env_runner.BulkEnvRunner`` (same episodes, ~4× faster); ``stock``: RLlib's."""
     budget: Budget
     training: Training = Training()
+    policy_iteration: PolicyIteration = PolicyIteration()
     model: Model = Model()
     evaluation: EvaluationSettings = EvaluationSettings()
     seed: Annotated[int, Field(ge=0)] = 0

@@ -34,26 +34,39 @@ class Judgement:
     """The baselines and the learned policy together, in the harness format."""
     best_baseline: str
     paired_vs_best: dict[str, Any]
+    """Paired difference of net value per customer against the best deployable baseline, with
+    ``expected_net_value_per_customer`` (the conditional-expectation estimate) beside it."""
     paired_vs_oracle: dict[str, Any]
 
     def metrics(self, prefix: str = "eval/") -> dict[str, float]:
         """The learned policy's figures with intervals and its paired differences, under ``prefix``."""
         stats = self.evaluation.results[self.learned].metrics()
         out = metric_entries(prefix, {key: stats[key] for key in KEY_METRICS})
-        out.update(metric_entries(f"{prefix}paired_vs_best_baseline.", {"net_value_per_customer": self.paired_vs_best}))
-        out.update(
-            metric_entries(f"{prefix}paired_vs_oracle_myopic.", {"net_value_per_customer": self.paired_vs_oracle})
-        )
-        best = self.evaluation.results[self.best_baseline].per_customer()["net_value_per_customer"]
-        out[f"{prefix}best_baseline.net_value_per_customer"] = float(best.mean())
+        out.update(metric_entries(f"{prefix}paired_vs_best_baseline.", self.paired_vs_best))
+        out.update(metric_entries(f"{prefix}paired_vs_oracle_myopic.", self.paired_vs_oracle))
+        best = self.evaluation.results[self.best_baseline].per_customer()
+        for metric in PAIRED_METRICS:
+            out[f"{prefix}best_baseline.{metric}"] = float(best[metric].mean())
         return out
 
     def summary(self) -> dict[str, Any]:
         return {
             "best_baseline": self.best_baseline,
-            "paired_vs_best_baseline": {"net_value_per_customer": self.paired_vs_best},
-            "paired_vs_oracle_myopic": {"net_value_per_customer": self.paired_vs_oracle},
+            "paired_vs_best_baseline": self.paired_vs_best,
+            "paired_vs_oracle_myopic": self.paired_vs_oracle,
         }
+
+
+PAIRED_METRICS = ("net_value_per_customer", "expected_net_value_per_customer")
+CHOICE_METRIC = "expected_net_value_per_customer"
+"""The best baseline and the kept checkpoint are chosen on the low-noise estimate of net value."""
+
+
+def baseline_specs(config: ExperimentConfig) -> list[str]:
+    """Every baseline, ``tuned_rules`` tuned on the validation customers as the config says."""
+    e = config.evaluation
+    tuned = f"tuned_rules:trials={e.tuning_trials},customers={e.tuning_customers},tuning_seed={e.validation_seed}"
+    return [tuned if name == "tuned_rules" else name for name in BASELINES]
 
 
 class HeldOutJudge:
@@ -61,10 +74,10 @@ class HeldOutJudge:
 
     def __init__(self, config: ExperimentConfig, scenario: Scenario, seed: int) -> None:
         self.config, self.scenario, self.seed = config, scenario, seed
-        self.baselines = self._evaluate(list(BASELINES))
+        self.baselines = self._evaluate(baseline_specs(config))
         metrics = self.baselines.policy_metrics()
         deployable = [b for b in BASELINES if b != ORACLE]
-        self.best_baseline = max(deployable, key=lambda b: metrics[b]["net_value_per_customer"]["mean"])
+        self.best_baseline = max(deployable, key=lambda b: metrics[b][CHOICE_METRIC]["mean"])
 
     def _evaluate(self, policies: list[str]) -> Evaluation:
         e = self.config.evaluation
@@ -87,9 +100,10 @@ class HeldOutJudge:
             {**self.baselines.results, **own.results},
             cohort=self.baselines.cohort,
         )
-        values = own.results[learned].per_customer()["net_value_per_customer"]
+        values = own.results[learned].per_customer()
 
         def paired(baseline: str) -> dict[str, Any]:
-            return mean_ci(values - self.baselines.results[baseline].per_customer()["net_value_per_customer"])
+            theirs = self.baselines.results[baseline].per_customer()
+            return {metric: mean_ci(values[metric] - theirs[metric]) for metric in PAIRED_METRICS}
 
         return Judgement(learned, evaluation, self.best_baseline, paired(self.best_baseline), paired(ORACLE))

@@ -30,7 +30,7 @@ from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFAC
 from journeylab.experiments.harness.plots import evaluation_figures, learning_curves_figure
 from journeylab.experiments.tracking import TrackedRun, UnknownRunError
 from journeylab.experiments.training.config import ExperimentConfig
-from journeylab.experiments.training.held_out import HeldOutJudge
+from journeylab.experiments.training.held_out import CHOICE_METRIC, HeldOutJudge
 from journeylab.experiments.training.progress import Progress
 
 ENV_NAME = "journeylab_vector"
@@ -99,6 +99,57 @@ def algorithm_config(config: ExperimentConfig, scenario: Scenario) -> Any:
     )
 
 
+def build_algorithm(config: ExperimentConfig, scenario: Scenario) -> Any:
+    """An RLlib algorithm (PPO, APPO) or rollout policy iteration, behind the same small interface."""
+    if config.algorithm != "policy_iteration":
+        return algorithm_config(config, scenario).build_algo()
+    from journeylab.agents.policy_iteration import IterationSettings, RolloutPolicyIteration
+
+    p, t = config.policy_iteration, config.training
+    settings = IterationSettings(
+        base=resolved_base(config, scenario),
+        rollout_days=p.rollout_days,
+        rollout_samples=p.rollout_samples,
+        customers=p.customers,
+        state_share=p.state_share,
+        exploration=p.exploration,
+        collectors=max(1, config.env_runners),
+        value_scale=p.value_scale,
+        lr=t.lr,
+        minibatch_size=t.minibatch_size,
+        updates=p.updates,
+        seed=config.seed,
+    )
+    return RolloutPolicyIteration(scenario, settings, config.model.hiddens)
+
+
+def resolved_base(config: ExperimentConfig, scenario: Scenario) -> str:
+    """``policy_iteration.base`` as an explicit spec: bare ``tuned_rules`` becomes the rules tuned
+    on the validation customers, exactly the ones the judge compares against."""
+    from journeylab.agents.policy import parse_policy_spec, policy_from_spec
+    from journeylab.envs.parameters import ScenarioParameters
+    from journeylab.experiments.harness.tuning import resolve_tuned_rules
+
+    params = ScenarioParameters.compile(scenario)
+    spec = config.policy_iteration.base
+    policy = policy_from_spec(spec, params, config.seed, option="policy_iteration.base")
+    if not policy.deployable or policy.learns:
+        raise ExperimentBaseError(
+            f"policy_iteration.base: '{spec}' must be a deployable policy that does not learn online"
+        )
+    name, options = parse_policy_spec(spec)
+    if name != "tuned_rules":
+        return spec
+    e = config.evaluation
+    tuning = {"trials": e.tuning_trials, "customers": e.tuning_customers, "tuning_seed": e.validation_seed, **options}
+    resolved = resolve_tuned_rules(scenario, tuning)
+    return "tuned_rules:" + ",".join(f"{k}={v}" for k, v in resolved.items())
+
+
+class ExperimentBaseError(InputError):
+    """``policy_iteration.base`` names a policy that cannot lead training."""
+
+
 @dataclass
 class Clock:
     """Training time and budget: the first limit reached stops training (a resumed run carries on)."""
@@ -150,6 +201,7 @@ def iteration_metrics(result: dict[str, Any], seconds: float, sampled_before: in
         **{name: learner.get(key) for name, key in LEARNER_STATS.items()},
     }
     metrics.update({key: value for key, value in runners.items() if key.startswith("business/")})
+    metrics.update({f"train/{key}": value for key, value in result.get("policy_iteration", {}).items()})
     numbers = {key: float(value) for key, value in metrics.items() if isinstance(value, int | float | np.number)}
     return {key: value for key, value in numbers.items() if np.isfinite(value)}
 
@@ -173,7 +225,7 @@ class Position:
     checkpoint: str | None = None
     best_iteration: int = 0
     best_value: float | None = None
-    """Validation net value per customer of the best checkpoint so far (kept in ``output/best``)."""
+    """Validation expected net value per customer of the best checkpoint so far (kept in ``output/best``)."""
 
     TAG: ClassVar[str] = "journeylab.position"
 
@@ -250,7 +302,7 @@ def train(
         progress.note(
             f"run {run.run_id} · best deployable baseline on validation customers: {validation.best_baseline}"
         )
-        algo = algorithm_config(config, scenario).build_algo()
+        algo = build_algorithm(config, scenario)
         if position.checkpoint:
             algo.restore_from_path(position.checkpoint)
             progress.note(f"resumed at iteration {position.iteration} from {position.checkpoint}")
@@ -297,14 +349,14 @@ def _checkpoint_and_judge(
     judgement = validation.judge(module_path(checkpoint))
     metrics = judgement.metrics("eval/")
     run.log(metrics, step=position.iteration)
-    value = metrics["eval/net_value_per_customer"]
+    value = metrics[f"eval/{CHOICE_METRIC}"]
     if position.best_value is None or value > position.best_value:
         copy_folder(checkpoint, output / "best")
         position.best_value, position.best_iteration = value, position.iteration
     run.tag(position.tags())
-    paired = judgement.paired_vs_best
+    paired = judgement.paired_vs_best[CHOICE_METRIC]
     progress.note(
-        f"eval @ iter {position.iteration}: net value {value:.2f}/customer · vs {judgement.best_baseline} "
+        f"eval @ iter {position.iteration}: expected net value {value:.2f}/customer · vs {judgement.best_baseline} "
         f"{paired['mean']:+.2f} [{paired['ci95'][0]:+.2f}, {paired['ci95'][1]:+.2f}] · best so far @ iter {position.best_iteration}"
     )
 
@@ -328,6 +380,7 @@ def _finish(
     summary = {
         "run_id": run.run_id,
         "experiment": config.name,
+        "algorithm": config.algorithm,
         "iterations": position.iteration,
         "sampled_steps": position.sampled,
         "training_minutes": position.minutes,

@@ -12,6 +12,7 @@ from journeylab.experiments.harness.cohort import CohortRun, run_cohort
 from tests.helpers import PRESETS, compile_scenario, start_population
 
 BASELINES = ["no_contact", "random", "batch_and_blast", "rule_journey", "propensity_nba", "oracle_myopic"]
+"""Every baseline but ``tuned_rules``, whose family has its own rule test (tests/agents/test_tuned_rules.py)."""
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -23,7 +24,7 @@ def test_no_baseline_ever_violates_a_rule(preset: str, name: str) -> None:
     assert result.totals.violations.sum() == 0
 
 
-def test_batch_and_blast_sends_on_its_calendar_only() -> None:
+def test_batch_and_blast_sends_on_each_customers_own_cadence() -> None:
     params = compile_scenario("smart_notifications")
     policy = make_policy("batch_and_blast", params, period=5, channel="email")
     result = run_cohort(params, policy, 2000, 21, seed=2)
@@ -33,10 +34,32 @@ def test_batch_and_blast_sends_on_its_calendar_only() -> None:
     assert sent[0] > 0.9 * 2000 * params.scenario.channels["email"].consent_rate
 
 
+@pytest.mark.parametrize("periods", [(7, 8, 14), (9, 10, 21)])
+def test_batch_and_blast_periods_mean_what_they_say(periods: tuple[int, ...]) -> None:
+    # Issue 14: the calendar-modulo cadence, clipped by the weekly e-mail cap, made periods 2, 4 and 8
+    # identical (and 3 and 9). Each customer's own cadence gives each period its own contact count.
+    params = compile_scenario("telecom_email")
+    contacts = [
+        run_cohort(params, make_policy("batch_and_blast", params, period=p), 300, 84, seed=4)
+        .per_customer()["contacts_per_customer"]
+        .max()
+        for p in periods
+    ]
+    assert contacts == [len(range(0, 84, p)) for p in periods]
+
+
+def test_batch_and_blast_refuses_a_period_the_rules_would_clip() -> None:
+    params = compile_scenario("telecom_email")  # e-mail: at most one per 7 days
+    with pytest.raises(
+        ValueError, match=r"period: 3 days is more often than the contact rules allow on email \(at most every 7 days\)"
+    ):
+        make_policy("batch_and_blast", params, period=3)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"period": 0}, "period: expected a positive integer"),
+        ({"period": 0}, r"period: expected whole days in \[1, 90\], got 0"),
         ({"channel": "fax"}, "channel: expected one of"),
         ({"channel": "email", "message": "bogus"}, "message: action 'email:bogus' is not in the catalogue"),
         ({"colour": "red"}, "unexpected keyword argument 'colour'"),

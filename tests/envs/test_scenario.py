@@ -11,9 +11,10 @@ from journeylab.envs.scenario import ScenarioError, apply_overrides, load_scenar
 from tests.helpers import PRESETS
 
 
-def test_every_preset_loads_and_has_all_five_expected() -> None:
+def test_every_preset_loads_and_has_all_six_expected() -> None:
     assert set(PRESETS) == {
         "telecom_retention",
+        "telecom_email",
         "retail_onboarding",
         "financial_service",
         "smart_notifications",

@@ -65,7 +65,7 @@ BAD_ARGUMENTS = [
     ),
     (
         ["simulate", "telecom_retention", "--policy", "batch_and_blast:period=-1"],
-        "--policy: batch_and_blast option period: expected a positive integer",
+        "--policy: batch_and_blast option period: expected whole days in [1, 90], got -1",
     ),
     (
         ["simulate", "telecom_retention", "--set", "channels.email.cost=-1"],

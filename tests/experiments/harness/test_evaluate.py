@@ -153,7 +153,7 @@ BAD = [
     (["evaluate", "telecom_retention", "--policies", "no_contact,psychic"], "--policies: unknown policy 'psychic'"),
     (
         ["evaluate", "telecom_retention", "--policies", "batch_and_blast:period=0"],
-        "period: expected a positive integer",
+        "period: expected whole days in [1, 90]",
     ),
     (
         ["evaluate", "telecom_retention", "--policies", "random", "--reference", "no_contact"],
