@@ -20,7 +20,7 @@ table row holds:
 Variants scale a preset's contact costs, fatigue, churn hazards and segment mix by factors drawn
 from a fixed seed (``variant_overrides``), so "scenarios nobody tuned for" are the same every run.
 
-Usage: ``python benchmarks/bench_learning.py [--minutes M] [--variants K] [--only NAME …] [--out PATH]``
+Usage: ``python benchmarks/bench_learning.py [--minutes M] [--variants K] [--only NAME …] [--set K=V …] [--out PATH]``
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ def scenarios(variants: int) -> list[dict]:
     return rows
 
 
-def train_and_judge(preset: str, overrides: list[str], minutes: float, headroom_customers: int, store: str) -> dict:
+def train_and_judge(
+    preset: str, overrides: list[str], minutes: float, headroom_customers: int, store: str, settings: list[str]
+) -> dict:
     """Train the shipped config on one scenario and measure it (runs in a child process)."""
     import os
 
@@ -93,7 +95,12 @@ def train_and_judge(preset: str, overrides: list[str], minutes: float, headroom_
 
     config, scenario = load_experiment(
         experiments_dir() / f"ppo_{preset}.yaml",
-        [f"budget.minutes={minutes}", "budget.iterations=100000", f"scenario_overrides={json.dumps(overrides)}"],
+        [
+            f"budget.minutes={minutes}",
+            "budget.iterations=100000",
+            f"scenario_overrides={json.dumps(overrides)}",
+            *settings,
+        ],
     )
     connect(None)
     started = time.time()
@@ -107,7 +114,8 @@ def _row(summary: dict, started: float) -> dict:
     from journeylab.experiments.tracking import client
 
     paired = summary["paired_vs_best_baseline"]
-    final = summary["final_eval"]["metrics"]
+    policies = summary["final_eval"]["policies"]
+    final = next(metrics for label, metrics in policies.items() if label.startswith("learned:"))
     first_win = None
     history = client().get_metric_history(
         summary["run_id"], "eval/paired_vs_best_baseline.expected_net_value_per_customer_ci_low"
@@ -191,10 +199,17 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=5, help="perturbed variants of the presets")
     parser.add_argument("--headroom-customers", type=int, default=1000, help="test customers for the planner")
     parser.add_argument("--only", nargs="*", default=None, help="scenario names to run (e.g. telecom_email)")
+    parser.add_argument(
+        "--set", dest="settings", action="append", default=[], help="experiment override for every run (KEY=VALUE)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_learning.json")
     args = parser.parse_args()
-    rows = [s for s in scenarios(args.variants) if not args.only or s["name"] in args.only]
-    results: dict = {"minutes": args.minutes, "machine": platform.machine(), "rows": []}
+    every = {s["name"]: s for s in scenarios(args.variants)}
+    unknown = sorted(set(args.only or []) - set(every))
+    if unknown:
+        parser.error(f"--only: unknown scenario(s) {unknown}; expected some of {sorted(every)}")
+    rows = [every[name] for name in args.only] if args.only else list(every.values())
+    results: dict = {"minutes": args.minutes, "settings": args.settings, "machine": platform.machine(), "rows": []}
     for scenario in rows:
         with tempfile.TemporaryDirectory() as scratch:
             store = f"sqlite:///{scratch}/mlflow.db"
@@ -207,6 +222,7 @@ def main() -> None:
                 args.minutes,
                 args.headroom_customers,
                 store,
+                args.settings,
             )
         row = {"scenario": scenario["name"], "overrides": scenario["overrides"], **row}
         row["wall_seconds"] = time.perf_counter() - started

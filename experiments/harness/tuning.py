@@ -143,8 +143,9 @@ def tune_rules(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, n_startup_trials=20)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    for seed_member in _starting_members(params, space):
-        study.enqueue_trial(seed_member)
+    starters = _starting_members(params, space)
+    for member in starters:
+        study.enqueue_trial(member)
     history = []
     for _ in range(settings.trials):
         trial = study.ask()
@@ -152,7 +153,7 @@ def tune_rules(
         value = _score(params, options, scenario, settings.customers, settings.seed)
         study.tell(trial, value)
         history.append(value)
-    best, value = _confirm(params, scenario, study, settings)
+    best, value = _confirm(params, scenario, study, settings, min(len(starters), settings.trials))
     return TuningResult(scenario.name, best, value, settings.trials, settings.customers, [settings.seed], history)
 
 
@@ -178,17 +179,20 @@ def _starting_members(params: ScenarioParameters, space: dict[str, Any]) -> list
 
 
 def _confirm(
-    params: ScenarioParameters, scenario: Scenario, study: Any, settings: TuningSettings
+    params: ScenarioParameters, scenario: Scenario, study: Any, settings: TuningSettings, starters: int
 ) -> tuple[dict[str, Any], float]:
-    """The best of the search's top trials re-scored on ``CONFIRM_FACTOR``× as many tuning customers
-    (the same cohort, extended): picking the maximum of many noisy scores favours lucky ones."""
+    """The best of the search's top trials and of its ``starters`` starting members, re-scored on
+    ``CONFIRM_FACTOR``× as many tuning customers (the same cohort, extended): picking the maximum
+    of many noisy scores favours lucky ones, and re-scoring the calendar members too means the
+    result is never worse than them on that cohort."""
     done = [t for t in study.trials if t.value is not None]
     top = sorted(done, key=lambda t: (-t.value, t.number))[:CONFIRM_TOP]
+    candidates = {t.number: t for t in [*done[:starters], *top]}.values()
     customers = settings.customers * CONFIRM_FACTOR
-    scored = [
-        ({**DEFAULTS, **t.params}, _score(params, {**DEFAULTS, **t.params}, scenario, customers, settings.seed))
-        for t in top
-    ]
+    scored = []
+    for trial in sorted(candidates, key=lambda t: t.number):
+        options = {**DEFAULTS, **trial.params}
+        scored.append((options, _score(params, options, scenario, customers, settings.seed)))
     return max(scored, key=lambda pair: pair[1])
 
 

@@ -82,6 +82,8 @@ class PolicyIteration(StrictModel):
     """Gradient steps per iteration (minibatches of ``training.minibatch_size``)."""
     value_scale: Annotated[float, Field(gt=0)] = 0.1
     """Advantages in currency × this are the regression targets."""
+    keep_margin: Annotated[float, Field(ge=0)] = 0.5
+    """Predicted gain (currency per decision) needed to overrule the base policy's choice."""
 
 
 class Model(StrictModel):

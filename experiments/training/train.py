@@ -115,6 +115,7 @@ def build_algorithm(config: ExperimentConfig, scenario: Scenario) -> Any:
         exploration=p.exploration,
         collectors=max(1, config.env_runners),
         value_scale=p.value_scale,
+        keep_margin=p.keep_margin,
         lr=t.lr,
         minibatch_size=t.minibatch_size,
         updates=p.updates,
@@ -208,7 +209,9 @@ def iteration_metrics(result: dict[str, Any], seconds: float, sampled_before: in
 
 def runner_health(algo: Any) -> dict[str, float]:
     """How many remote env runners are healthy, and how many restarts RLlib has made so far."""
-    group = algo.env_runner_group
+    group = getattr(algo, "env_runner_group", None)
+    if group is None:  # rollout policy iteration: Ray tasks, no env runners to watch
+        return {}
     return {
         "train/healthy_env_runners": float(group.num_healthy_remote_workers()),
         "train/env_runner_restarts": float(group.num_remote_worker_restarts()),
@@ -426,6 +429,11 @@ def concise_params(config: ExperimentConfig) -> dict[str, Any]:
         "hiddens": ",".join(map(str, config.model.hiddens)),
         "no_contact_bias": config.model.no_contact_bias,
         "seed": config.seed,
+        **(
+            {f"policy_iteration.{k}": v for k, v in config.policy_iteration.model_dump().items()}
+            if config.algorithm == "policy_iteration"
+            else {}
+        ),
         "eval_seed": config.evaluation.seed,
         "validation_seed": config.evaluation.validation_seed,
         "keep": config.evaluation.keep,

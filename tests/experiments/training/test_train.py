@@ -21,7 +21,9 @@ def test_every_preset_has_a_ppo_experiment_that_validates() -> None:
 
 
 BAD = [
-    (["algorithm=DQNX"], r"algorithm: Input should be 'PPO' or 'APPO'"),
+    (["algorithm=DQNX"], r"algorithm: Input should be 'PPO', 'APPO' or 'policy_iteration'"),
+    (["policy_iteration.keep_margin=-1"], r"policy_iteration\.keep_margin: Input should be greater than or equal to 0"),
+    (["evaluation.tuning_trials=0"], r"evaluation\.tuning_trials: Input should be greater than or equal to 1"),
     (["training.lr=-1"], r"training\.lr: Input should be greater than 0"),
     (["training.minibatch_size=99999"], r"minibatch_size \(99999\) must not exceed train_batch_size"),
     (["budget.iterations=null", "budget.minutes=null"], r"budget: set at least one of iterations, timesteps, minutes"),
@@ -63,7 +65,14 @@ def test_a_tiny_training_run_is_tracked_and_its_policy_evaluated(tmp_path: Path,
     assert main(argv) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["iterations"] == 2
-    assert summary["best_baseline"] in {"no_contact", "random", "batch_and_blast", "rule_journey", "propensity_nba"}
+    assert summary["best_baseline"] in {
+        "no_contact",
+        "random",
+        "batch_and_blast",
+        "rule_journey",
+        "tuned_rules",
+        "propensity_nba",
+    }
     learned = [label for label in summary["final_eval"]["policies"] if label.startswith("learned:")]
     assert len(learned) == 1
     assert summary["final_eval"]["policies"][learned[0]]["rule_violations"]["mean"] == 0
