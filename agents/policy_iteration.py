@@ -335,6 +335,10 @@ class RolloutPolicyIteration:
         }
 
     # -- checkpoints ------------------------------------------------------------------------
+    REPLAY = "policy_iteration_replay.npz"
+    """Collected states, kept beside (not inside) the checkpoint folder: they are large, the
+    checkpoint is copied and logged, and a resumed run needs them to continue exactly."""
+
     def save_to_path(self, path: str) -> None:
         from journeylab.agents.rllib_module import module_path
 
@@ -343,8 +347,16 @@ class RolloutPolicyIteration:
             {"optimizer": self.optimizer.state_dict(), "iteration": self.iteration, "sampled": self.sampled},
             Path(path) / "policy_iteration_state.pt",
         )
+        if self.data is not None:
+            replay = Path(path).parent / self.REPLAY
+            staging = replay.with_suffix(".tmp.npz")
+            arrays = {name: getattr(self.data, name) for name in StateBatch.__dataclass_fields__}
+            np.savez(staging, iteration=np.array(self.iteration), **arrays)
+            staging.replace(replay)
 
     def restore_from_path(self, path: str) -> None:
+        """Continue from a checkpoint: module, optimizer, counters and the collected states, so a
+        resumed run goes on exactly as an uninterrupted one would."""
         from journeylab.agents.rllib_module import load_module, module_path
 
         trained: Any = load_module(module_path(path))
@@ -352,6 +364,11 @@ class RolloutPolicyIteration:
         state = torch.load(Path(path) / "policy_iteration_state.pt", weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.iteration, self.sampled, self.warm = int(state["iteration"]), int(state["sampled"]), True
+        replay = Path(path).parent / self.REPLAY
+        if replay.exists():
+            with np.load(replay) as arrays:
+                if int(arrays["iteration"]) == self.iteration:  # else written by a save that never landed
+                    self.data = StateBatch(*(arrays[name] for name in StateBatch.__dataclass_fields__))
 
     def stop(self) -> None:
         self.data = None

@@ -34,3 +34,26 @@ def test_policy_iteration_trains_is_judged_and_reproduces(tmp_path, monkeypatch)
     assert first["best_baseline"] in {"batch_and_blast", "tuned_rules", "rule_journey", "no_contact"}
     assert first["final_eval"]["policies"] == second["final_eval"]["policies"]
     assert first["paired_vs_best_baseline"] == second["paired_vs_best_baseline"]
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_as_an_uninterrupted_one(tmp_path, monkeypatch) -> None:
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    settings = tiny_training(*TINY_ITERATION, "budget.iterations=3", "evaluation.keep=last")
+    whole = tmp_path / "whole.json"
+    assert main(["train", str(TELECOM_EXPERIMENT), *settings, "--out", str(tmp_path / "a"), "--json", str(whole)]) == 0
+    first = tmp_path / "first.json"
+    two = tiny_training(*TINY_ITERATION, "budget.iterations=2", "evaluation.keep=last")
+    assert main(["train", str(TELECOM_EXPERIMENT), *two, "--out", str(tmp_path / "b"), "--json", str(first)]) == 0
+    run_id = json.loads(first.read_text())["run_id"]
+    resumed = tmp_path / "resumed.json"
+    args = ["train", str(TELECOM_EXPERIMENT), *settings, "--out", str(tmp_path / "b"), "--resume", run_id]
+    assert main([*args, "--json", str(resumed)]) == 0
+    expected, got = json.loads(whole.read_text()), json.loads(resumed.read_text())
+    assert got["iterations"] == 3
+    assert got["final_eval"]["policies"] == expected["final_eval"]["policies"]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert mlflow.get_run(run_id).info.status == "FINISHED"
