@@ -51,6 +51,8 @@ from journeylab.envs.spaces import observation_space
 COHORT_STRIDE = np.uint64(1 << 32)
 TRAINING_COHORTS = 1_000_000
 """Training cohorts are seeded from here up, far from the validation and test seeds (1001, 2002)."""
+WARM_START_COHORT = 9_999
+"""Offset of the warm start's training cohort (iterations use 0, 1, …)."""
 WARM_START_MARGIN = 1.0
 """Target advantage of the base policy's choice (and minus it for the others) when cloning it."""
 
@@ -252,7 +254,10 @@ class RolloutPolicyIteration:
         import ray
 
         s = self.settings
-        cohort = TRAINING_COHORTS + s.seed * 10_000 + self.iteration
+        # each iteration's customers are new; the warm start's are its own
+        cohort = (
+            TRAINING_COHORTS + s.seed * 10_000 + (self.iteration if module_state is not None else WARM_START_COHORT)
+        )
         shares = np.array_split(np.arange(s.customers), max(1, min(s.collectors, s.customers)))
         task = ray.remote(num_cpus=1)(collect)
         futures = [

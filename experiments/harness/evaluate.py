@@ -214,6 +214,10 @@ def evaluate(
         raise EvaluationError(f"--customers: expected a positive integer, got {customers}")
     if shards < 1 or shards > customers:
         raise EvaluationError(f"--shards: expected between 1 and the number of customers ({customers}), got {shards}")
+    if shards > 1 and ray_address:  # fail in seconds, before any policy is built or tuned
+        from journeylab.experiments.harness.ray_runtime import check_reachable
+
+        check_reachable(ray_address)
     config = scenario
     params = ScenarioParameters.compile(config)
     specs = resolve_policies(params, policies, seed)

@@ -315,6 +315,12 @@ def train(
     clock = Clock(config, position.minutes)
     judged_at = -1
     try:
+        if position.checkpoint is None and hasattr(algo, "warm_start"):
+            # The warm start (the incumbent, cloned) is judged and kept like any checkpoint: training
+            # starts at the incumbent, and a later checkpoint is kept only if it does better.
+            algo.warm_start()
+            _checkpoint_and_judge(algo, output, run, position, validation, progress)
+            judged_at = position.iteration
         while not clock.exhausted(position.iteration, position.sampled):
             started = time.perf_counter()
             result = algo.train()
