@@ -77,3 +77,15 @@ def test_bad_planner_options_are_named(options: dict, message: str) -> None:
     params = compile_scenario("telecom_email")
     with pytest.raises(ValueError, match=message):
         make_policy("planner", params, **options)
+
+
+def test_the_evaluation_reports_the_share_of_the_planners_gain_each_policy_captures() -> None:
+    from journeylab.envs.scenario import load_scenario
+    from journeylab.experiments.harness.evaluate import evaluate
+
+    scenario = load_scenario("telecom_email", LOOKING_AHEAD_PAYS)
+    evaluation = evaluate(scenario, ["no_contact", "oracle_myopic", "planner"], 300, seed=3)
+    shares = evaluation.headroom()
+    assert shares is not None and set(shares) == {"no_contact", "oracle_myopic"}
+    assert shares["no_contact"] == 0.0 and shares["oracle_myopic"] < 1.0
+    assert "headroom captured (share of the planner's gain over no_contact): oracle_myopic" in evaluation.table()

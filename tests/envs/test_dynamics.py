@@ -216,3 +216,24 @@ def test_expected_reward_keeps_the_mean_return_and_cuts_its_variance() -> None:
     difference = expected - realised
     assert abs(difference.mean()) < 3 * difference.std() / np.sqrt(n)  # unbiased
     assert expected.var() < 0.5 * realised.var()  # and much less noisy
+
+
+def test_the_nth_contact_meets_the_same_response_whatever_the_day() -> None:
+    # Responses are keyed by the contact's number in the journey (DayDraws.response): a customer
+    # first contacted on day 0 or on day 2 draws the same first response. Day-keyed draws would agree
+    # only as often as two independent Bernoulli(p ≈ 0.2) outcomes do (~0.7 of the time).
+    from journeylab.envs.population import Population
+
+    params = compile_scenario("telecom_email")
+    action = params.catalogue.index("email", "upsell_offer")
+    n = 4000
+    engaged = []
+    for first_day in (0, 2):
+        population = Population(params, n)
+        population.start(np.arange(n), np.arange(n, dtype=np.uint64), np.zeros(n, np.uint64))
+        for day in range(first_day + 1):
+            _, mask = population.observe()
+            send = np.where(mask[:, action] > 0, action, 0) if day == first_day else np.zeros(n, np.int64)
+            outcome, _ = population.step(send)
+        engaged.append(outcome.engaged)
+    assert (engaged[0] == engaged[1]).mean() > 0.95

@@ -233,3 +233,18 @@ def test_an_unreachable_ray_address_fails_within_seconds(command: str, tmp_path:
     assert time.perf_counter() - started < 10
     assert f"--ray-address '{closed}': nothing answers there" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_expected_net_value_estimates_the_same_mean_with_a_narrower_paired_interval() -> None:
+    from journeylab.envs.scenario import load_scenario
+    from journeylab.experiments.harness.cohort import mean_ci
+
+    evaluation = evaluate(load_scenario("telecom_email"), ["no_contact", "batch_and_blast"], 6000, seed=11)
+    for result in evaluation.results.values():
+        # same customers, same draws: realised − expected has mean zero (law of total expectation)
+        low, high = mean_ci(result.totals.net_value - result.totals.expected_net_value)["ci95"]
+        assert low <= 0.0 <= high
+    paired = evaluation.paired()["batch_and_blast"]
+    realised, expected = paired["net_value_per_customer"], paired["expected_net_value_per_customer"]
+    assert expected["ci95"][1] - expected["ci95"][0] < (realised["ci95"][1] - realised["ci95"][0]) / 3
+    assert realised["ci95"][0] <= expected["mean"] <= realised["ci95"][1]
