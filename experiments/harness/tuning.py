@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,12 @@ def cached_tuning(scenario: Scenario, settings: TuningSettings) -> TuningResult:
             return TuningResult(**json.loads(path.read_text()))
         except (ValueError, TypeError):
             pass  # a damaged cache entry is recomputed
+    print(
+        f"tuned_rules: tuning for {scenario.name} on seed {settings.seed}'s customers "
+        f"({settings.trials} trials × {settings.customers:,} customers; cached in {path.parent})",
+        file=sys.stderr,
+        flush=True,
+    )
     result = tune_rules(scenario, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_suffix(f".{os.getpid()}.tmp")
