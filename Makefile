@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast pytest lint format bench clean
+.PHONY: install demo test test-fast pytest lint format bench bench-learning clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench: $(STAMP)  ## CLI start (~10 s), simulator (~2 min), RLlib stock vs bulk (
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_serving.py
 	$(PY) benchmarks/bench_calibration.py
+
+bench-learning: $(STAMP)  ## does learning win? every preset and variants, 10 min of training each (~2.5 h; MINUTES=3 for a quick pass)
+	$(PY) benchmarks/bench_learning.py --minutes $(or $(MINUTES),10)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist
