@@ -20,6 +20,13 @@ Two choices keep it honest and cheap:
   churn is never drawn in a rollout: each day's value is weighted by the probability of having
   survived so far (``DayOutcome.churn_hazard``), which is its exact expectation over churn.
 
+**Caution.** With a handful of rollout samples the best-looking action is often just the luckiest
+(the maximum of noisy estimates is biased upwards), and a planner that always follows it does worse
+than its own base: measured on telecom_email, −1.58 ± 0.44 per customer against the tuned rules
+with 2 samples. With ``samples`` ≥ 2 the planner therefore leaves the base policy's choice only
+when the best action's mean paired gain exceeds ``caution`` standard errors (across the samples), so
+it improves on its base where the evidence is clear and otherwise does what the base does.
+
 Cost: customers × actions × remaining days × samples simulated customer-days per real day — use it on a
 few thousand customers to measure headroom, not to serve.
 """
@@ -73,6 +80,7 @@ class LookaheadPlanner(Policy):
         horizon: int | None = None,
         samples: int = 1,
         gamma: float = 1.0,
+        caution: float = 1.0,
     ) -> None:
         super().__init__(params, seed)
         for key, value in (("horizon", horizon), ("samples", samples)):
@@ -87,14 +95,23 @@ class LookaheadPlanner(Policy):
         self.base = policy_from_spec(base, params, seed, option="planner option base")
         if not self.base.deployable or self.base.learns:
             raise ValueError(f"planner option base: '{base}' must be a deployable policy that does not learn")
+        if not isinstance(caution, int | float) or caution < 0:
+            raise ValueError(f"planner option caution: expected a number ≥ 0, got {caution!r}")
         self.base_spec, self.horizon, self.samples, self.gamma = base, horizon, samples, float(gamma)
+        self.caution = float(caution)
 
     def act(self, batch: ObservationBatch) -> np.ndarray:
         population = batch.oracle
         if population is None:
             raise RuntimeError("planner reads the simulator's hidden state: run it through the simulator")
-        values = self.action_values(population, batch.action_mask)
-        return np.argmax(values, axis=1).astype(np.int64)
+        if self.samples == 1 or self.caution == 0:
+            return np.argmax(self.action_values(population, batch.action_mask), axis=1).astype(np.int64)
+        base = self.base.act(ObservationBatch(batch.observations, batch.action_mask, batch.customer_ids, batch.day))
+        mean, spread = self.action_statistics(population, batch.action_mask, base)
+        best = np.argmax(mean, axis=1)
+        rows = np.arange(best.size)
+        confident = mean[rows, best] - self.caution * spread[rows, best] > 0
+        return np.where(confident, best, base).astype(np.int64)
 
     @classmethod
     def around(
@@ -105,11 +122,32 @@ class LookaheadPlanner(Policy):
         samples: int = 1,
         gamma: float = 1.0,
         seed: int = 0,
+        caution: float = 1.0,
     ) -> LookaheadPlanner:
         """A planner whose rollouts follow an already built ``base`` policy (a learner's own)."""
-        planner = cls(params, seed, "no_contact", horizon, samples, gamma)
+        planner = cls(params, seed, "no_contact", horizon, samples, gamma, caution)
         planner.base, planner.base_spec = base, base.name
         return planner
+
+    def action_statistics(
+        self, population: Population, mask: np.ndarray, base: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(N, A) mean simulated gain of each action over the base policy's own choice today, and the
+        standard error of that paired gain across the rollout samples (−inf / 0 where blocked)."""
+        n_actions = mask.shape[1]
+        mean, spread = np.full(mask.shape, -np.inf), np.zeros(mask.shape)
+        mean[np.arange(mask.shape[0]), base] = 0.0
+        hidden, record = population.hidden, population.record
+        alive = np.flatnonzero(record.alive & (mask[:, 1:].sum(axis=1) > 0))
+        per_chunk = max(1, ROLLOUT_CUSTOMERS // (n_actions * self.samples))
+        for lo in range(0, alive.size, per_chunk):
+            rows = alive[lo : lo + per_chunk]
+            totals = self._rollout_samples(population, hidden, record, rows, n_actions)  # (rows, samples, A)
+            gain = totals - totals[np.arange(rows.size), :, base[rows]][:, :, None]
+            se = gain.std(axis=1, ddof=1) / np.sqrt(self.samples)
+            mean[rows] = np.where(mask[rows] > 0, gain.mean(axis=1), -np.inf)
+            spread[rows] = se
+        return mean, spread
 
     def action_values(self, population: Population, mask: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """(N, A) simulated value of each action today relative to no contact (−inf where the rules
@@ -134,6 +172,12 @@ class LookaheadPlanner(Policy):
         self, population: Population, hidden: HiddenState, record: GoldenRecord, rows: np.ndarray, n_actions: int
     ) -> np.ndarray:
         """Mean discounted expected return of each (customer, first action), shape (rows · A,)."""
+        return self._rollout_samples(population, hidden, record, rows, n_actions).mean(axis=1).reshape(-1)
+
+    def _rollout_samples(
+        self, population: Population, hidden: HiddenState, record: GoldenRecord, rows: np.ndarray, n_actions: int
+    ) -> np.ndarray:
+        """Discounted expected return of each (customer, rollout sample, first action)."""
         copies = n_actions * self.samples
         block = PopulationBlock(self.params, rows.size * copies)
         block.hidden = _repeat(hidden, HiddenState, rows, copies)
@@ -159,7 +203,7 @@ class LookaheadPlanner(Policy):
             total += discount * survival * counts * outcome.expected_reward
             survival *= 1.0 - outcome.churn_hazard
             discount *= self.gamma
-        return total.reshape(rows.size, self.samples, n_actions).mean(axis=1).reshape(-1)
+        return total.reshape(rows.size, self.samples, n_actions)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -168,4 +212,5 @@ class LookaheadPlanner(Policy):
             "horizon": self.horizon,
             "samples": self.samples,
             "gamma": self.gamma,
+            "caution": self.caution,
         }
