@@ -37,6 +37,7 @@ METRIC_DIRECTIONS = {
     "conversion_rate": 1,
     "visit_rate": 1,
     "conversions_per_customer": 1,
+    "expected_net_value_per_customer": 1,
 }
 """The metrics a strategist compares on, with the better direction (+1: higher is better)."""
 EVALUATED_KINDS = ("baseline", "learned")
@@ -108,11 +109,17 @@ class Comparison:
         half = z * float(difference.std(ddof=1)) / np.sqrt(difference.size) if difference.size > 1 else 0.0
         return {"mean": mean, "ci95": [mean - half, mean + half]}
 
+    def metrics(self) -> list[str]:
+        """The compared metrics every policy's outcomes hold (runs logged before a metric existed
+        lack it: ``expected_net_value_per_customer`` arrived with issue 14)."""
+        policies = [*self.policies, self.reference]
+        return [m for m in METRIC_DIRECTIONS if all(m in self._outcomes(p).per_customer for p in policies)]
+
     def to_frame(self) -> pd.DataFrame:
         """Long format: one row per (policy, metric) with mean, interval and paired difference."""
         rows = []
         for policy in self.policies:
-            for metric in METRIC_DIRECTIONS:
+            for metric in self.metrics():
                 stat = self.summary(policy, metric)
                 diff = self.paired(policy, metric)
                 rows.append(
@@ -144,7 +151,15 @@ class Comparison:
                 }
                 for row in rows.itertuples()
             }
-            policies.append({"policy": policy.label, "kind": policy.kind, "run_id": policy.run_id, "metrics": metrics})
+            policies.append(
+                {
+                    "policy": policy.label,
+                    "kind": policy.kind,
+                    "deployable": policy.deployable,
+                    "run_id": policy.run_id,
+                    "metrics": metrics,
+                }
+            )
         return {
             "experiment": self.experiment,
             "cohort": self.cohort,
@@ -250,7 +265,17 @@ def _incumbent(policies: list[PolicyRun], cohort: str) -> PolicyRun:
             "evaluate the baselines with the learned run's test seed and customers (journeylab evaluate SCENARIO "
             "--seed EVALUATION.SEED --customers EVALUATION.CUSTOMERS)"
         )
-    return max(deployable, key=lambda p: float(p.outcomes.per_customer["net_value_per_customer"].mean()))  # type: ignore[union-attr]
+    return max(deployable, key=_incumbent_value)
+
+
+def _incumbent_value(policy: PolicyRun) -> float:
+    """Expected net value per customer where the outcomes hold it (the low-noise estimate training
+    chooses its best baseline on: ``held_out.CHOICE_METRIC``), else realised net value."""
+    columns = policy.outcomes.per_customer  # type: ignore[union-attr]
+    metric = (
+        "expected_net_value_per_customer" if "expected_net_value_per_customer" in columns else "net_value_per_customer"
+    )
+    return float(columns[metric].mean())
 
 
 def compare(experiment: str, model_name: str | None = None) -> Comparison:
