@@ -63,9 +63,15 @@ def fatigue_curve(scenario: str, channel: str = "email", periods: tuple[int, ...
     """One promotional message on ``channel`` every k days, for each k in ``periods`` (``batch_and_blast``).
 
     Per period: contacts per customer, engagement per contact, opt-out and churn rates and net
-    value per customer — the same customers and draws each time, so the curve is paired.
+    value per customer — the same customers and draws each time, so the curve is paired. The
+    channel's frequency caps and the global cap are lifted for the curve, so every cadence runs as
+    stated (with them, the e-mail cap of one a week made 1, 3 and 7 days identical); suppression
+    after ignored contacts still applies.
     """
-    params = ScenarioParameters.compile(load_scenario(scenario))
+    loaded = load_scenario(scenario)
+    caps = {name: cap for name, cap in loaded.rules.channel_caps.items() if name != channel}
+    uncapped = loaded.rules.model_copy(update={"channel_caps": caps, "global_cap": None})
+    params = ScenarioParameters.compile(loaded.model_copy(update={"rules": uncapped}))
     days = days or params.scenario.horizon_days
     c = params.catalogue.channels.index(channel)
     rows = []

@@ -135,7 +135,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch, capsys) -> None:
     assert sum(line.startswith("example-") for line in out.splitlines()) == 4
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["telecom_retention"])
-    assert sorted(runs["tags.kind"].value_counts().items()) == [("baseline", 6), ("comparison", 1), ("learned", 1)]
+    assert sorted(runs["tags.kind"].value_counts().items()) == [("baseline", 7), ("comparison", 1), ("learned", 1)]
     assert (tmp_path / "demo" / "policy" / "manifest.json").is_file()
     assert (tmp_path / "demo" / "comparison" / "pareto.png").is_file()
     assert "journeylab ui" in out
