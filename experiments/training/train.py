@@ -319,6 +319,7 @@ def train(
             # The warm start (the incumbent, cloned) is judged and kept like any checkpoint: training
             # starts at the incumbent, and a later checkpoint is kept only if it does better.
             algo.warm_start()
+            position.minutes = clock.minutes
             _checkpoint_and_judge(algo, output, run, position, validation, progress)
             judged_at = position.iteration
         while not clock.exhausted(position.iteration, position.sampled):
