@@ -55,8 +55,14 @@ class Progress:
         net = metrics.get("business/net_value_per_customer", float("nan"))
         ret = metrics.get("train/episode_return_mean", float("nan"))
         rate = metrics.get("train/sampled_steps_per_s", float("nan"))
+        states = metrics.get("train/states")
+        learning = (  # rollout policy iteration reports simulated decisions, not journeys' returns
+            f"states {states:>8,.0f} │ kept {metrics.get('train/states_kept', 0):>10,.0f}"
+            if states is not None
+            else f"return {ret:8.3f} │ net value {net:8.2f}/customer"
+        )
         return (
-            f"iter {iteration:>5} │ return {ret:8.3f} │ net value {net:8.2f}/customer │ "
+            f"iter {iteration:>5} │ {learning} │ "
             f"{timesteps:>11,} steps ({rate:>8,.0f}/s) │ {format_minutes(minutes)} elapsed │ "
             f"ETA {format_minutes(eta) if eta == eta else '?'} │ {done:4.0%}"
         )
