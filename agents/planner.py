@@ -33,6 +33,7 @@ few thousand customers to measure headroom, not to serve.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any
 
@@ -134,27 +135,30 @@ class LookaheadPlanner(Policy):
     ) -> tuple[np.ndarray, np.ndarray]:
         """(N, A) mean simulated gain of each action over the base policy's own choice today, and the
         standard error of that paired gain across the rollout samples (−inf / 0 where blocked)."""
-        n_actions = mask.shape[1]
         mean, spread = np.full(mask.shape, -np.inf), np.zeros(mask.shape)
         mean[np.arange(mask.shape[0]), base] = 0.0
-        hidden, record = population.hidden, population.record
-        alive = np.flatnonzero(record.alive & (mask[:, 1:].sum(axis=1) > 0))
-        per_chunk = max(1, ROLLOUT_CUSTOMERS // (n_actions * self.samples))
-        for lo in range(0, alive.size, per_chunk):
-            rows = alive[lo : lo + per_chunk]
-            totals = self._rollout_samples(population, hidden, record, rows, n_actions)  # (rows, samples, A)
+        for rows, totals in self._planned(population, mask, None):
             gain = totals - totals[np.arange(rows.size), :, base[rows]][:, :, None]
-            se = gain.std(axis=1, ddof=1) / np.sqrt(self.samples)
             mean[rows] = np.where(mask[rows] > 0, gain.mean(axis=1), -np.inf)
-            spread[rows] = se
+            spread[rows] = gain.std(axis=1, ddof=1) / np.sqrt(self.samples)
         return mean, spread
 
     def action_values(self, population: Population, mask: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """(N, A) simulated value of each action today relative to no contact (−inf where the rules
         block it); only ``rows`` are planned when given (others read 0 for every action)."""
-        n_actions = mask.shape[1]
         values = np.full(mask.shape, -np.inf)
         values[:, 0] = 0.0
+        for planned, totals in self._planned(population, mask, rows):
+            chunk = totals.mean(axis=1)
+            values[planned] = np.where(mask[planned] > 0, chunk - chunk[:, :1], -np.inf)
+        return values
+
+    def _planned(
+        self, population: Population, mask: np.ndarray, rows: np.ndarray | None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(rows, their (rows, samples, A) rollout returns), chunk by chunk, for every living
+        customer with an allowed contact today (among ``rows`` if given)."""
+        n_actions = mask.shape[1]
         hidden, record = population.hidden, population.record
         wanted = record.alive & (mask[:, 1:].sum(axis=1) > 0)
         if rows is not None:
@@ -162,17 +166,8 @@ class LookaheadPlanner(Policy):
         alive = np.flatnonzero(wanted)
         per_chunk = max(1, ROLLOUT_CUSTOMERS // (n_actions * self.samples))
         for lo in range(0, alive.size, per_chunk):
-            rows = alive[lo : lo + per_chunk]
-            totals = self._rollouts(population, hidden, record, rows, n_actions)
-            chunk = totals.reshape(rows.size, n_actions)
-            values[rows] = np.where(mask[rows] > 0, chunk - chunk[:, :1], -np.inf)
-        return values
-
-    def _rollouts(
-        self, population: Population, hidden: HiddenState, record: GoldenRecord, rows: np.ndarray, n_actions: int
-    ) -> np.ndarray:
-        """Mean discounted expected return of each (customer, first action), shape (rows · A,)."""
-        return self._rollout_samples(population, hidden, record, rows, n_actions).mean(axis=1).reshape(-1)
+            chunk = alive[lo : lo + per_chunk]
+            yield chunk, self._rollout_samples(population, hidden, record, chunk, n_actions)
 
     def _rollout_samples(
         self, population: Population, hidden: HiddenState, record: GoldenRecord, rows: np.ndarray, n_actions: int
