@@ -68,7 +68,7 @@ class IterationSettings:
     misses the slow costs of contact — fatigue, satisfaction, churn — and overrates it)."""
     rollout_samples: int = 1
     gamma: float = 1.0
-    customers: int = 1000
+    customers: int = 1500
     """Customers whose journeys are collected per iteration (all collectors together)."""
     state_share: float = 0.25
     """Share of a journey's days whose action values are simulated."""
