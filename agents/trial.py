@@ -4,9 +4,13 @@
 random, to a control group (never contacted) or to one (channel, message) sent every ``period``
 days, with the period itself randomised — so responses can be compared with a control and
 against recent contact counts (fatigue). ``ReplayPolicy`` re-enacts the contacts of a log on the
-customers it came from (``journeylab.experiments.calibration.fit`` simulates a real log's customers with it); a
-replayed contact the rules block (the customer unsubscribed or churned earlier in simulation) is
-not sent.
+customers it came from (``journeylab.experiments.calibration.fit`` simulates a real log's customers with it).
+A replay is *exact*: it runs under the log's own reality, not the base scenario's contact policy
+(calibration relaxes the rules, ``journeylab.experiments.calibration.replay``), so the only
+contacts it cannot send are to customers who churned or unsubscribed earlier *in simulation*; it
+counts those, and, when given the base scenario's rules to audit against, how many logged
+contacts each of those rules would have blocked. It can also follow the logging policy's
+stopping rule: no further scheduled contacts once the simulated customer has bought.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from typing import Any
 import numpy as np
 
 from journeylab.agents.policy import ObservationBatch, Policy, register
+from journeylab.envs.dynamics import DayOutcome
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.random_streams import customer_keys, uniforms
+from journeylab.envs.record import GoldenRecord
+from journeylab.envs.rules import RULE_NAMES, ContactRules, rule_checks
 
 
 @register
@@ -63,15 +70,34 @@ class RandomisedTrial(Policy):
 
 
 class ReplayPolicy(Policy):
-    """Send logged contacts again: ``rows[k]`` gets ``actions[k]`` on day ``days[k]`` (if allowed)."""
+    """Send logged contacts again: ``rows[k]`` gets ``actions[k]`` on day ``days[k]``.
+
+    ``audit``: rules to check every scheduled contact against without enforcing them (counted in
+    ``would_block``, per rule). ``stop_on_conversion``: skip a customer's remaining contacts once
+    the simulated customer has bought during the log (counted in ``stopped``). Contacts the
+    simulation itself blocks (churned, unsubscribed) are counted in ``unsendable``.
+    """
 
     name = "replay"
+    deployable = False  # reads the simulated record to audit the rules and to stop on conversion
 
-    def __init__(self, params: ScenarioParameters, rows: np.ndarray, days: np.ndarray, actions: np.ndarray) -> None:
+    def __init__(
+        self,
+        params: ScenarioParameters,
+        rows: np.ndarray,
+        days: np.ndarray,
+        actions: np.ndarray,
+        audit: ContactRules | None = None,
+        stop_on_conversion: bool = False,
+    ) -> None:
         super().__init__(params, 0)
         order = np.argsort(days, kind="stable")
         self.rows, self.days, self.actions = rows[order], days[order], actions[order]
         self.bounds = np.searchsorted(self.days, np.arange(int(self.days.max(initial=0)) + 2))
+        self.audit, self.stop_on_conversion = audit, stop_on_conversion
+        self.would_block = dict.fromkeys(RULE_NAMES[1:], 0)
+        self.unsendable = 0
+        self.stopped = 0
 
     def act(self, batch: ObservationBatch) -> np.ndarray:
         out = np.zeros(batch.day.shape[0], np.int64)
@@ -80,6 +106,59 @@ class ReplayPolicy(Policy):
             return out
         lo, hi = self.bounds[today], self.bounds[today + 1]
         rows, actions = self.rows[lo:hi], self.actions[lo:hi]
+        record = batch.oracle.record if batch.oracle is not None else None
+        if self.stop_on_conversion and record is not None:
+            bought = record.last_purchase_day[rows] >= 0  # days before the log are negative
+            self.stopped += int(bought.sum())
+            rows, actions = rows[~bought], actions[~bought]
+        if self.audit is not None and record is not None:
+            self._audit(record, rows, actions)
         keep = batch.action_mask[rows, actions].astype(bool)
+        self.unsendable += int((~keep).sum())
         out[rows[keep]] = actions[keep]
         return out
+
+    def _audit(self, record: GoldenRecord, rows: np.ndarray, actions: np.ndarray) -> None:
+        assert self.audit is not None
+        channels = self.params.catalogue.action_channel[actions]
+        alive = record.alive[rows]
+        for name, passes in rule_checks(record, self.audit).items():
+            if name == "consent":  # not a policy rule: the simulation's own unsubscribes, counted as unsendable
+                continue
+            self.would_block[name] += int((~passes[channels, rows] & alive).sum())
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "stop_on_conversion": self.stop_on_conversion}
+
+
+class StopAfterPurchase(Policy):
+    """Another policy, except that nobody who has bought during the log is contacted again.
+
+    The stopping rule of many real campaigns (a call list drops a customer at success). Simulation
+    only: it reads the simulated record. Used to make such logs and to re-run their policy when
+    calibrating on them.
+    """
+
+    name = "stop_after_purchase"
+    deployable = False
+
+    def __init__(self, inner: Policy) -> None:
+        super().__init__(inner.params, inner.seed)
+        self.inner = inner
+        self.learns = inner.learns  # type: ignore[misc]
+
+    def act(self, batch: ObservationBatch) -> np.ndarray:
+        inner_batch = batch if not self.inner.deployable else ObservationBatch(batch.observations, batch.action_mask, batch.customer_ids, batch.day)  # fmt: skip
+        actions = self.inner.act(inner_batch)
+        if batch.oracle is not None:
+            actions = np.where(batch.oracle.record.last_purchase_day >= 0, 0, actions)
+        return actions
+
+    def statistics(self, batch: ObservationBatch, actions: np.ndarray, outcome: DayOutcome) -> np.ndarray | None:
+        return self.inner.statistics(batch, actions, outcome)
+
+    def update(self, statistics: np.ndarray) -> None:
+        self.inner.update(statistics)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.inner.describe(), "stop_after_purchase": True}

@@ -87,6 +87,9 @@ def validate_events(frame: pd.DataFrame) -> pd.DataFrame:
         if column not in out.columns:
             out[column] = None
         out[column] = out[column].astype(object).where(out[column].notna(), None)
+    impossible = (out["event"] == "contact") & (out["propensity"] == 0)
+    if impossible.any():  # the logging policy chose it, so it had a chance: inverse-propensity weights need p > 0
+        raise _first_bad(out, impossible, "propensity", "a contact's probability in (0, 1] or empty")
     contact_without_channel = (out["event"] == "contact") & out["channel"].isna()
     if contact_without_channel.any():
         raise _first_bad(out, contact_without_channel, "channel", "a channel on every contact")

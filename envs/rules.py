@@ -17,7 +17,7 @@ A churned customer can only be left alone. No-contact (action 0) is always allow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +52,21 @@ class ContactRules:
             min_gap_days=rules.min_gap_days,
             suppress_after=rules.suppression.ignored_contacts if rules.suppression else 0,
             pause_days=rules.suppression.pause_days if rules.suppression else 0,
+        )
+
+    def lifted(self) -> ContactRules:
+        """The same record layout with no rule that binds: every window 0 days, no gap, no suppression.
+
+        A log replayed exactly (calibration) runs under these, while the scenario's own rules can
+        still be checked against the same record, which keeps the history they need.
+        """
+        return replace(
+            self,
+            cap_window=np.zeros_like(self.cap_window),
+            global_window=0,
+            min_gap_days=0,
+            suppress_after=0,
+            pause_days=0,
         )
 
     @property

@@ -7,7 +7,13 @@ times — and each observed quantity is set beside its simulated value, overall 
 - per arm (``none`` = never contacted, or the message sent): visit rate, conversion rate, spend
   per customer; per contacted arm, the uplift of each over ``none``;
 - when the log has them: engagement per contact per message, unsubscribes per contact per
-  channel, and churn per customer.
+  channel, and churn per customer;
+- the dose-response, per channel: customers grouped by how many contacts they received on it
+  (``DOSES``), and per group the share who converted, engagement per contact and the share who
+  unsubscribed — a simulator that responds to the first contact like the log but not to the
+  tenth fails here.
+
+Only event types the log records are scored: a log without visits has no visit rate to match.
 
 The observed value carries its 95% interval (Wilson's for shares — Brown, Cai and DasGupta,
 Statistical Science 2001 — a two-part interval for spend per customer, share who bought × spend
@@ -28,6 +34,19 @@ from journeylab.experiments.calibration.log import ALL, NO_CONTACT, CalibrationL
 from journeylab.experiments.harness.cohort import Z95
 
 METRICS = (("visit_rate", "visited"), ("conversion_rate", "converted"), ("spend_per_customer", "spend"))
+RECORDED_BY = {"visited": frozenset({"visit", "open", "click"}), "converted": frozenset({"conversion"}), "spend": frozenset({"conversion"})}  # fmt: skip
+"""The event types a customer metric is read from: without any of them in the log, it is not scored."""
+DOSES = ((1, 1), (2, 2), (3, 4), (5, 9), (10, 1_000_000))
+"""Groups of contacts received on a channel for the dose-response curves."""
+
+
+def recorded_metrics(event_types: frozenset[str]) -> list[tuple[str, str]]:
+    """The (quantity, column) pairs of ``METRICS`` the log's event types can show."""
+    return [(name, column) for name, column in METRICS if RECORDED_BY[column] & event_types]
+
+
+def dose_label(low: int, high: int) -> str:
+    return str(low) if low == high else (f"{low}+" if high >= 1_000_000 else f"{low}-{high}")
 
 
 def _share_ci(successes: float, n: int) -> tuple[float, float]:
@@ -77,14 +96,14 @@ def _spend_ci(spend: np.ndarray, spread: float) -> tuple[float, float]:
 
 
 def _arm_rows(
-    segment: str, obs: pd.DataFrame, sim: pd.DataFrame, arms: list[str], spread: float
+    segment: str, obs: pd.DataFrame, sim: pd.DataFrame, arms: list[str], spread: float, metrics: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
     rows = []
     for arm in arms:
         o, s = obs[obs["arm"] == arm], sim[sim["arm"] == arm]
         if len(o) < 2 or s.empty:
             continue
-        for name, column in METRICS:
+        for name, column in metrics:
             values = o[column].to_numpy(float)
             se = _mean_se(values)
             ci = _spend_ci(values, spread) if column == "spend" else _share_ci(values.sum(), values.size)
@@ -93,14 +112,21 @@ def _arm_rows(
     return rows
 
 
-def _uplift_rows(segment: str, obs: pd.DataFrame, sim: pd.DataFrame, arms: list[str]) -> list[dict[str, Any]]:
+MIN_UNITS = 30
+"""An uplift needs this many customers in the arm and in the never-contacted group: a handful of
+customers a reacting policy happened to leave alone is no control (their spread is no standard error)."""
+
+
+def _uplift_rows(
+    segment: str, obs: pd.DataFrame, sim: pd.DataFrame, arms: list[str], metrics: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
     rows = []
     o_none, s_none = obs[obs["arm"] == NO_CONTACT], sim[sim["arm"] == NO_CONTACT]
     for arm in arms:
         o, s = obs[obs["arm"] == arm], sim[sim["arm"] == arm]
-        if arm == NO_CONTACT or len(o) < 2 or len(o_none) < 2 or s.empty or s_none.empty:
+        if arm == NO_CONTACT or min(len(o), len(o_none)) < MIN_UNITS or s.empty or s_none.empty:
             continue
-        for name, column in METRICS:
+        for name, column in metrics:
             a, b = o[column].to_numpy(float), o_none[column].to_numpy(float)
             diff, se = float(a.mean() - b.mean()), float(np.hypot(_mean_se(a), _mean_se(b)))
             simulated = float(s[column].mean() - s_none[column].mean())
@@ -141,12 +167,13 @@ def compare_logs(
     groups = [ALL, *sorted(set(obs["segment"]) - {ALL})]
     spent = obs["spend"].to_numpy(float)
     spread = float(spent[spent > 0].std(ddof=1)) if (spent > 0).sum() > 1 else 0.0
+    metrics = recorded_metrics(observed.event_types)
     rows: list[dict[str, Any]] = []
     for group in groups:
         pick = (lambda f: f) if group == ALL else (lambda f, g=group: f[f["segment"] == g])  # type: ignore[misc]
         o, s, oc, sc = pick(obs), pick(sim), pick(obs_contacts), pick(sim_contacts)
-        rows += _arm_rows(group, o, s, arms, spread)
-        rows += _uplift_rows(group, o, s, arms)
+        rows += _arm_rows(group, o, s, arms, spread, metrics)
+        rows += _uplift_rows(group, o, s, arms, metrics)
         if {"open", "click"} & observed.event_types:
             rows += _contact_rows(group, oc, sc, "engaged", "message", "engagement_per_contact")
         if "unsubscribe" in observed.event_types:
@@ -154,7 +181,60 @@ def compare_logs(
         if "churn" in observed.event_types:
             values = o["churned"].to_numpy(float)
             rows.append(_row("churn_rate", group, float(values.mean()), _share_ci(values.sum(), values.size), _mean_se(values), float(s["churned"].mean()), values.size))  # fmt: skip
+    rows += dose_response_rows(observed, obs, obs_contacts, sim, sim_contacts)
     return rows
+
+
+def _doses(customers: pd.DataFrame, contacts: pd.DataFrame, channel: str) -> np.ndarray:
+    """Each customer's contacts received on ``channel``."""
+    rows = contacts.loc[contacts["channel"] == channel, "row"].to_numpy()
+    return np.bincount(rows, minlength=len(customers))
+
+
+def dose_response_rows(
+    observed: CalibrationLog,
+    obs: pd.DataFrame,
+    obs_contacts: pd.DataFrame,
+    sim: pd.DataFrame,
+    sim_contacts: pd.DataFrame,
+) -> list[dict[str, Any]]:
+    """Per channel and ``DOSES`` group: share who converted, engagement per contact, share who unsubscribed."""
+    rows: list[dict[str, Any]] = []
+    outcomes = [("conversion_rate", "converted")] if "conversion" in observed.event_types else []
+    outcomes += [("unsubscribe_rate", "unsubscribes")] if "unsubscribe" in observed.event_types else []
+    responses = bool({"open", "click"} & observed.event_types)
+    for channel in sorted(set(obs_contacts["channel"])):
+        o_dose, s_dose = _doses(obs, obs_contacts, channel), _doses(sim, sim_contacts, channel)
+        for low, high in DOSES:
+            o_in, s_in = (o_dose >= low) & (o_dose <= high), (s_dose >= low) & (s_dose <= high)
+            if o_in.sum() < 2 or not s_in.any():
+                continue
+            label = f"{channel}:{dose_label(low, high)}"
+            for name, column in outcomes:
+                values = _outcome(obs, obs_contacts, channel, column)[o_in]
+                simulated = float(_outcome(sim, sim_contacts, channel, column)[s_in].mean())
+                rows.append(_row(f"dose.{name}[{label}]", ALL, float(values.mean()), _share_ci(values.sum(), values.size), _mean_se(values), simulated, values.size))  # fmt: skip
+            if responses:
+                rows += _dose_engagement(label, channel, obs_contacts, o_in, sim_contacts, s_in)
+    return rows
+
+
+def _outcome(customers: pd.DataFrame, contacts: pd.DataFrame, channel: str, column: str) -> np.ndarray:
+    """Per customer, 1.0 if it converted (at all) or unsubscribed from ``channel``."""
+    if column == "converted":
+        return customers["converted"].to_numpy(float)
+    on = (contacts["channel"] == channel).to_numpy() & (contacts["unsubscribed"].to_numpy() > 0)
+    return (np.bincount(contacts["row"].to_numpy()[on], minlength=len(customers)) > 0).astype(float)
+
+
+def _dose_engagement(
+    label: str, channel: str, obs_contacts: pd.DataFrame, o_in: np.ndarray, sim_contacts: pd.DataFrame, s_in: np.ndarray
+) -> list[dict[str, Any]]:
+    o = obs_contacts[(obs_contacts["channel"] == channel) & o_in[obs_contacts["row"].to_numpy()]]["engaged"].to_numpy(float)  # fmt: skip
+    s = sim_contacts[(sim_contacts["channel"] == channel) & s_in[sim_contacts["row"].to_numpy()]]["engaged"].to_numpy(float)  # fmt: skip
+    if o.size < 2 or s.size == 0:
+        return []
+    return [_row(f"dose.engagement_per_contact[{label}]", ALL, float(o.mean()), _share_ci(o.sum(), o.size), _mean_se(o), float(s.mean()), o.size)]  # fmt: skip
 
 
 def goodness_of_fit(rows: list[dict[str, Any]], holdout: float) -> dict[str, float]:

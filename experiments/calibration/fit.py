@@ -31,6 +31,7 @@ identified.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,17 +39,26 @@ import numpy as np
 import pandas as pd
 
 from journeylab.agents.policy import policy_from_spec
-from journeylab.agents.trial import ReplayPolicy
+from journeylab.agents.trial import ReplayPolicy, StopAfterPurchase
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import Scenario, validate_scenario
 from journeylab.experiments.calibration.log import (
+    ALL,
     CalibrationLog,
     action_schedule,
     arms_of,
     contact_table,
     customer_summary,
 )
-from journeylab.experiments.calibration.log_statistics import Key, Statistic, statistics
+from journeylab.experiments.calibration.log_statistics import (
+    ARMS,
+    MIN_EVENTS,
+    MIN_UNITS,
+    Key,
+    Statistic,
+    design_of,
+    statistics,
+)
 from journeylab.experiments.harness.cohort import SEED_STRIDE, Z95, run_cohort
 
 ITERATIONS = 6
@@ -58,6 +68,9 @@ UPPER = {"contact_conversion": 10.0, "order_value_sigma": 3.0, "organic_visit_ra
          "unsubscribe_rate": 0.5, "base_churn_hazard": 0.5}  # fmt: skip
 """The scenario schema's bounds (``journeylab.envs.scenario``): a fitted value is clipped into them."""
 ABSENT = {
+    "visit|open|click": "segments.*.organic_visit_rate: the log records no visits, opens or clicks",
+    "conversion": "segments.*.organic_purchase_rate, contact_conversion, order_value, order_value_sigma and "
+    "messages.*.conversion_rate, value: the log records no conversions",
     "churn": "segments.*.base_churn_hazard: the log has no churn events",
     "unsubscribe": "channels.*.unsubscribe_rate: the log has no unsubscribe events",
     "open|click": "channels.*.fatigue_response: the log has no open or click events, so engagement per contact and "
@@ -103,6 +116,10 @@ class Calibration:
     """The logging policy re-run in simulation, or ``None``: the logged contacts were replayed."""
     history: list[float] = field(default_factory=list)
     """Largest relative change of any parameter, per round (convergence)."""
+    replay: dict[str, Any] = field(default_factory=dict)
+    """The last round's exact-replay counts (``SimulatedLog.replay``); empty when a policy was re-run."""
+    design: str = ARMS
+    """How the log identifies contact effects: against never-contacted customers or quiet days."""
 
 
 PER_KEY = {
@@ -121,14 +138,20 @@ EVERY_SEGMENT = {"order_value": "order_value", "spend_spread": "order_value_sigm
 
 
 def _paths(key: Key, scenario: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The scenario keys a statistic fits. A log without a customer table has one segment, ``all``:
+    its per-segment statistics fit one value shared by every segment of the scenario."""
     kind = key[0]
+
+    def segments(name: str) -> list[str]:
+        return list(scenario["segments"]) if name == ALL else [name]
+
     if kind in PER_KEY:
         section, name = PER_KEY[kind]
-        return [(section, key[1], name)]
+        return [(section, s, name) for s in segments(key[1])] if section == "segments" else [(section, key[1], name)]
     if kind in EVERY_SEGMENT:
         return [("segments", s, EVERY_SEGMENT[kind]) for s in scenario["segments"]]
     if kind == "engagement":
-        return [("segments", key[1], "message_affinity", key[2])]
+        return [("segments", s, "message_affinity", key[2]) for s in segments(key[1])]
     raise KeyError(key)
 
 
@@ -138,10 +161,26 @@ def _name(paths: list[tuple[str, ...]]) -> str:
     return first if len(paths) == 1 else first.replace(f".{paths[0][1]}.", ".*.", 1)
 
 
+def full_document(scenario: Scenario) -> dict[str, Any]:
+    """``scenario`` as a document listing every parameter the fit may move at its effective value.
+
+    A segment's ``message_affinity`` is 1 for every message it does not list (the schema's default,
+    ``journeylab.envs.parameters``): written out, so that a fit starts from the value the simulator
+    used, not from an absent key.
+    """
+    document = scenario.model_dump(mode="json")
+    for segment in document["segments"].values():
+        affinity = segment.setdefault("message_affinity", {})
+        for message in document["messages"]:
+            affinity.setdefault(message, 1.0)
+    return document
+
+
 def _get(document: dict[str, Any], path: tuple[str, ...]) -> float:
+    """The value at ``path``; a missing key is a bug (``full_document`` lists every fitted one)."""
     node: Any = document
     for part in path:
-        node = node.get(part, 0.0) if isinstance(node, dict) else 0.0
+        node = node[part]
     return float(node)
 
 
@@ -153,29 +192,70 @@ def _set(document: dict[str, Any], path: tuple[str, ...], value: float) -> None:
     node[path[-1]] = float(min(max(value, 0.0), bound))
 
 
+@dataclass
+class SimulatedLog:
+    """A log's customers simulated ``replicas`` times, summarised like the real log."""
+
+    log: CalibrationLog
+    summary: pd.DataFrame
+    contacts: pd.DataFrame
+    counterfactual: pd.DataFrame
+    """The same customers and draws with nobody contacted."""
+    replay: dict[str, Any] = field(default_factory=dict)
+    """For an exact replay, per replica on average: contacts logged, sent, unsendable (churned or
+    unsubscribed in simulation), stopped (after a simulated purchase) and what each of the base
+    scenario's rules would have blocked."""
+
+
+def exact_replay_parameters(params: ScenarioParameters) -> ScenarioParameters:
+    """``params`` with the contact policy lifted, for replaying a log exactly.
+
+    A log's contacts were sent: whatever the base scenario's caps, gaps and suppression say, the
+    replay sends them on their logged days (``ContactRules.lifted``), and a customer contacted on
+    a channel had consent on it (``consent_rate`` 1). Only simulated churn and simulated
+    unsubscribes stop a contact.
+    """
+    channels = dataclasses.replace(params.channels, consent_rate=np.ones_like(params.channels.consent_rate))
+    return dataclasses.replace(params, rules=params.rules.lifted(), channels=channels)
+
+
 def simulate_log(
-    document: dict[str, Any], log: CalibrationLog, replicas: int, seed: int, policy: str | None = None
-) -> tuple[CalibrationLog, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    document: dict[str, Any],
+    log: CalibrationLog,
+    replicas: int,
+    seed: int,
+    policy: str | None = None,
+    stop_on_conversion: bool = False,
+) -> SimulatedLog:
     """Simulate ``log``'s customers ``replicas`` times under scenario ``document``.
 
-    The customers keep their segments; they receive the logged contacts again
-    (``ReplayPolicy``) or, when the logging ``policy`` is known (``name:key=value``), that policy
-    decides afresh. Each replica is also run with nobody contacted, with the same draws (the
-    counterfactual). Returns the simulated log of ``replicas × customers``, its per-customer
-    summary, its contact table and the counterfactual summary.
+    The customers keep their segments; they receive the logged contacts again, exactly
+    (``ReplayPolicy`` under ``exact_replay_document``; with ``stop_on_conversion`` none after a
+    simulated purchase), or, when the logging ``policy`` is known (``name:key=value``), that policy
+    decides afresh under the scenario's rules (with ``stop_on_conversion``, ``StopAfterPurchase``). Each replica is also run with nobody contacted,
+    with the same draws (the counterfactual).
     """
-    params = ScenarioParameters.compile(validate_scenario(document, "calibrated scenario"))
+    scenario = validate_scenario(document, "calibrated scenario")
+    params = ScenarioParameters.compile(scenario)
+    replay_params = params if policy else exact_replay_parameters(params)
     rows, days, actions = action_schedule(log, params.catalogue)
     segments = None
     if log.segmented:
         segments = pd.Categorical(log.customers["segment"], categories=list(params.scenario.segments)).codes
     parts: list[pd.DataFrame] = []
     silent: list[pd.DataFrame] = []
+    replays: list[ReplayPolicy] = []
     for replica in range(replicas):
         cohort_seed = SEED_BASE + seed * 1000 + replica
-        actor = _logging_policy(policy, params, seed) if policy else ReplayPolicy(params, rows, days, actions)
-        for policy_now, into in ((actor, parts), (ReplayPolicy(params, rows[:0], days[:0], actions[:0]), silent)):
-            result = run_cohort(params, policy_now, log.size, log.days, cohort_seed, record_events=True, segments=segments)  # fmt: skip
+        if policy:
+            actor: Any = _logging_policy(policy, params, seed)
+            actor = StopAfterPurchase(actor) if stop_on_conversion else actor
+        else:
+            actor = ReplayPolicy(replay_params, rows, days, actions, params.rules, stop_on_conversion)
+            replays.append(actor)
+        silence = ReplayPolicy(replay_params, rows[:0], days[:0], actions[:0])
+        for policy_now, into in ((actor, parts), (silence, silent)):
+            result = run_cohort(replay_params, policy_now, log.size, log.days, cohort_seed, record_events=True, segments=segments)  # fmt: skip
             events = result.events
             assert events is not None  # record_events=True
             ids = events["customer_id"].astype(np.uint64).to_numpy() - np.uint64(cohort_seed) * SEED_STRIDE
@@ -186,15 +266,36 @@ def simulate_log(
         customers["arm"] = arms_of(events, len(customers))
     replay = CalibrationLog(events, customers, log.days, log.event_types, log.segmented)
     counterfactual = customer_summary(pd.concat(silent, ignore_index=True), replay.size, log.days)
-    return replay, customer_summary(events, replay.size, log.days), contact_table(events), counterfactual
+    summary = customer_summary(events, replay.size, log.days)
+    return SimulatedLog(replay, summary, contact_table(events), counterfactual, _replay_counts(replays, rows.size))
+
+
+def _replay_counts(replays: list[ReplayPolicy], logged: int) -> dict[str, Any]:
+    """Contacts logged, sent, unsendable, stopped, and blocked by each base rule, per replica."""
+    if not replays:
+        return {}
+    n = len(replays)
+    unsendable = sum(r.unsendable for r in replays) / n
+    stopped = sum(r.stopped for r in replays) / n
+    return {
+        "logged": logged,
+        "sent": logged - unsendable - stopped,
+        "unsendable": unsendable,
+        "stopped": stopped,
+        "base_rules_would_block": {
+            rule: sum(r.would_block[rule] for r in replays) / n for rule in replays[0].would_block
+        },
+    }
 
 
 def _logging_policy(spec: str, params: ScenarioParameters, seed: int) -> Any:
     return policy_from_spec(spec, params, seed)
 
 
-def observe(log: CalibrationLog) -> dict[Key, Statistic]:
-    return statistics(log, customer_summary(log.events, log.size, log.days), contact_table(log.events))
+def observe(log: CalibrationLog, design: str | None = None) -> dict[Key, Statistic]:
+    """The statistics of a real log, under ``design`` (default: ``design_of`` the log)."""
+    summary = customer_summary(log.events, log.size, log.days)
+    return statistics(log, summary, contact_table(log.events), design=design or design_of(log))
 
 
 def fit(
@@ -204,10 +305,12 @@ def fit(
     seed: int = 0,
     iterations: int = ITERATIONS,
     policy: str | None = None,
+    stop_on_conversion: bool = False,
 ) -> Calibration:
     """Calibrate ``base`` to ``log``; see the module docstring."""
-    observed = observe(log)
-    document = base.model_dump(mode="json")
+    design = design_of(log)
+    observed = observe(log, design)
+    document = full_document(base)
     identified = {key: stat for key, stat in observed.items() if stat.identified}
     unidentified = [
         f"{_name(_paths(key, document))}: {_why(stat)}" for key, stat in observed.items() if key not in identified
@@ -217,18 +320,20 @@ def fit(
     history: list[float] = []
     simulated: dict[Key, Statistic] = {}
     slopes: dict[Key, float] = {}
+    replay: dict[str, Any] = {}
     for _ in range(iterations):
-        replay, summary, contacts, counterfactual = simulate_log(document, log, replicas, seed, policy)
-        simulated = statistics(replay, summary, contacts, counterfactual)
+        simulation = simulate_log(document, log, replicas, seed, policy, stop_on_conversion)
+        simulated = statistics(simulation.log, simulation.summary, simulation.contacts, simulation.counterfactual, design)  # fmt: skip
+        replay = simulation.replay
         slopes.update(_slopes(document, keys, simulated))
         history.append(_update(document, keys, identified, simulated))
         _normalise_conversion(document, keys, log)
-    base_document = base.model_dump(mode="json")
+    base_document = full_document(base)
     parameters = [_parameter(key, base_document, document, identified[key], replicas, slopes.get(key)) for key in keys]
     document["name"] = f"{base.name}_calibrated"
     validate_scenario(document, "calibrated scenario")
     unidentified += list(UNIDENTIFIABLE)
-    return Calibration(base, document, parameters, unidentified, observed, simulated, replicas, policy, history)
+    return Calibration(base, document, parameters, unidentified, observed, simulated, replicas, policy, history, replay, design)  # fmt: skip
 
 
 def _update(document: dict[str, Any], keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]) -> float:  # fmt: skip
@@ -279,12 +384,13 @@ def _normalise_conversion(document: dict[str, Any], keys: list[Key], log: Calibr
         return
     contacted = log.customers[log.customers["arm"] != "none"]["segment"].value_counts()
     weights = np.array([contacted.get(s, 0) for s in segments], float)
-    values = np.array([_get(document, ("segments", s, "contact_conversion")) for s in segments])
+    values = np.array([_get(document, _paths(("segment_conversion", s), document)[0]) for s in segments])
     mean = float((weights * values).sum() / weights.sum()) if weights.sum() > 0 else 1.0
     if mean <= 0:
         return
-    for s, value in zip(segments, values, strict=True):
-        _set(document, ("segments", s, "contact_conversion"), value / mean)
+    for key_segment, value in zip(segments, values, strict=True):
+        for path in _paths(("segment_conversion", key_segment), document):
+            _set(document, path, value / mean)
     for m in messages:
         _set(document, ("messages", m, "conversion_rate"), _get(document, ("messages", m, "conversion_rate")) * mean)
 
@@ -318,4 +424,11 @@ def _parameter(
 
 
 def _why(stat: Statistic) -> str:
-    return f"too little data ({stat.units} units, {stat.events} events; need 30 and 5); kept at base"
+    """Why a statistic identifies nothing: no variation of the kind it needs, or too little of it."""
+    if not np.isfinite(stat.se) and stat.source.startswith("no "):
+        return f"{stat.source}: not identified; kept at base"
+    return (
+        f"too little data ({stat.units} units, {stat.events} events; need {MIN_UNITS} and {MIN_EVENTS})"
+        + (f" from {stat.source}" if stat.source else "")
+        + "; kept at base"
+    )

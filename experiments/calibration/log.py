@@ -129,7 +129,8 @@ def _check_contacts(events: pd.DataFrame, scenario: Scenario) -> None:
     pairs = list(zip(events["channel"], events["message"], strict=True))
     bad = np.array([c and p not in known for c, p in zip(contacts, pairs, strict=True)], bool)
     if bad.any():
-        raise _bad(events, bad, "message", f"a (channel, message) action of scenario {scenario.name}")
+        valid = ", ".join(f"{c}/{m}" for c, m in sorted(known))  # type: ignore[type-var]
+        raise _bad(events, bad, "message", f"a (channel, message) action of scenario {scenario.name}, one of: {valid}")
 
 
 def action_pairs(catalogue: ActionCatalogue) -> list[tuple[str | None, str | None]]:

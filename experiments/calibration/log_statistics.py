@@ -39,6 +39,8 @@ class Statistic:
     se: float
     units: int
     events: int
+    source: str = ""
+    """What variation in the log identifies it (or, when it cannot, why not)."""
 
     @property
     def identified(self) -> bool:
@@ -57,40 +59,41 @@ def _hazard(flags: np.ndarray, days: int) -> tuple[float, float]:
     return -np.log1p(-x_capped) / days, se_x / (1 - x_capped) / days
 
 
-def window_hazard(flags: np.ndarray, days: int) -> Statistic:
+def window_hazard(flags: np.ndarray, days: int, source: str = "") -> Statistic:
     value, se = _hazard(flags, days)
-    return Statistic(value, se, flags.size, int(flags.sum()))
+    return Statistic(value, se, flags.size, int(flags.sum()), source)
 
 
-def excess_hazard(arm: np.ndarray, control: np.ndarray, days: int) -> Statistic:
+def excess_hazard(arm: np.ndarray, control: np.ndarray, days: int, source: str = "") -> Statistic:
     value_a, se_a = _hazard(arm, days)
     value_c, se_c = _hazard(control, days)
-    return Statistic(value_a - value_c, float(np.hypot(se_a, se_c)), min(arm.size, control.size), int(arm.sum()))
+    return Statistic(value_a - value_c, float(np.hypot(se_a, se_c)), min(arm.size, control.size), int(arm.sum()), source)  # fmt: skip
 
 
-def mean_of(values: np.ndarray, events: int | None = None) -> Statistic:
+def mean_of(values: np.ndarray, events: int | None = None, source: str = "") -> Statistic:
     n = values.size
     se = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
-    return Statistic(float(values.mean()) if n else 0.0, se, n, int(n if events is None else events))
+    return Statistic(float(values.mean()) if n else 0.0, se, n, int(n if events is None else events), source)
 
 
-def excess_mean(arm: np.ndarray, control: np.ndarray, events: int) -> Statistic:
+def excess_mean(arm: np.ndarray, control: np.ndarray, events: int, source: str = "") -> Statistic:
     a, c = mean_of(arm), mean_of(control)
-    return Statistic(a.value - c.value, float(np.hypot(a.se, c.se)), min(a.units, c.units), events)
+    return Statistic(a.value - c.value, float(np.hypot(a.se, c.se)), min(a.units, c.units), events, source)
 
 
 def log_spread(spend: np.ndarray) -> Statistic:
     """Standard deviation of log spend among buyers (the lognormal's σ MLE), SE σ/√(2(n−1))."""
     n = spend.size
+    source = f"spread of log spend among buyers ({n:,})"
     if n < 2:
-        return Statistic(0.0, float("inf"), n, n)
+        return Statistic(0.0, float("inf"), n, n, source)
     sigma = float(np.log(spend).std(ddof=1))
-    return Statistic(sigma, sigma / np.sqrt(2 * (n - 1)), n, n)
+    return Statistic(sigma, sigma / np.sqrt(2 * (n - 1)), n, n, source)
 
 
-def rate_per(events: int, exposure: float, units: int) -> Statistic:
+def rate_per(events: int, exposure: float, units: int, source: str = "") -> Statistic:
     """Poisson MLE of events per unit of exposure."""
-    return Statistic(events / exposure if exposure else 0.0, np.sqrt(max(events, 1)) / exposure if exposure else float("inf"), units, events)  # fmt: skip
+    return Statistic(events / exposure if exposure else 0.0, np.sqrt(max(events, 1)) / exposure if exposure else float("inf"), units, events, source)  # fmt: skip
 
 
 def fatigue_slope(contacts: pd.DataFrame, segment_of: np.ndarray) -> Statistic:
@@ -105,15 +108,69 @@ def fatigue_slope(contacts: pd.DataFrame, segment_of: np.ndarray) -> Statistic:
     try:
         fit = sm.GLM(engaged, design, family=sm.families.Poisson()).fit(cov_type="HC0")
     except (ValueError, np.linalg.LinAlgError):  # a degenerate design: not identified
-        return Statistic(0.0, float("inf"), len(contacts), int(engaged.sum()))
+        return Statistic(0.0, float("inf"), len(contacts), int(engaged.sum()), "a degenerate design")
     repeated = int((contacts["recent"].to_numpy() > 0).sum())
-    return Statistic(-float(fit.params[-1]), float(fit.bse[-1]), repeated, int(engaged.sum()))
+    source = f"engagement of contacts with others on the channel in the week before ({repeated:,})"
+    return Statistic(-float(fit.params[-1]), float(fit.bse[-1]), repeated, int(engaged.sum()), source)
+
+
+VISIT_EVENTS = frozenset({"visit", "open", "click"})
+"""Events that show a visit: the simulator's "visit" is an organic visit or an engaged contact."""
+RESPONSE_EVENTS = frozenset({"open", "click"})
+ARMS, DAYS = "arms", "days"
+"""The two identification designs: never-contacted customers as controls (a randomised experiment),
+or, in a log without them, each customer's days without a contact as that customer's control."""
+
+
+def design_of(log: CalibrationLog) -> str:
+    """``arms`` when the log has at least ``MIN_UNITS`` never-contacted customers, else ``days``."""
+    return ARMS if int((log.customers["arm"] == NO_CONTACT).sum()) >= MIN_UNITS else DAYS
 
 
 def statistics(
-    log: CalibrationLog, summary: pd.DataFrame, contacts: pd.DataFrame, counterfactual: pd.DataFrame | None = None
+    log: CalibrationLog,
+    summary: pd.DataFrame,
+    contacts: pd.DataFrame,
+    counterfactual: pd.DataFrame | None = None,
+    design: str = ARMS,
 ) -> dict[Key, Statistic]:
     """Every statistic ``log`` can inform, keyed like ``("visit_control", segment)``.
+
+    Only event types the log records are used: a log without visits informs no visit rate, one
+    without conversions no conversion or spend parameter. ``design`` (``design_of`` the real log,
+    the same for its simulation) picks the controls — see ``arm_statistics`` and ``day_statistics``.
+    """
+    out = day_statistics(log, summary) if design == DAYS else arm_statistics(log, summary, counterfactual)
+    segment = log.customers["segment"].to_numpy()
+    if "churn" in log.event_types:
+        churned, observed = summary["churned"].to_numpy(), summary["days_observed"].to_numpy()
+        for s in sorted(set(segment)):
+            mine = segment == s
+            out[("churn", s)] = rate_per(int(churned[mine].sum()), float(observed[mine].sum()), int(mine.sum()), "churn events per customer-day")  # fmt: skip
+    responses = bool(RESPONSE_EVENTS & log.event_types)
+    if responses:
+        for s in sorted(set(segment)):
+            for m in sorted(set(contacts["message"])):
+                cell = (segment[contacts["row"].to_numpy()] == s) & (contacts["message"].to_numpy() == m)
+                engaged = contacts["engaged"].to_numpy()[cell]
+                out[("engagement", s, m)] = rate_per(int(engaged.sum()), float(engaged.size), int(engaged.size), "opens or clicks per contact")  # fmt: skip
+    if "conversion" in log.event_types:
+        spend, converted = summary["spend"].to_numpy(), summary["converted"].to_numpy()
+        out[("spend_spread", ALL)] = log_spread(spend[converted & (spend > 0)])
+    for c in sorted(set(contacts["channel"])):
+        on_channel = contacts["channel"].to_numpy() == c
+        if "unsubscribe" in log.event_types:
+            unsubscribes = int(((log.events["event"] == "unsubscribe") & (log.events["channel"] == c)).sum())
+            out[("unsubscribe", c)] = rate_per(unsubscribes, float(on_channel.sum()), int(on_channel.sum()), "unsubscribes per contact on the channel")  # fmt: skip
+        if responses:
+            out[("fatigue", c)] = fatigue_slope(contacts[on_channel], segment)
+    return out
+
+
+def arm_statistics(
+    log: CalibrationLog, summary: pd.DataFrame, counterfactual: pd.DataFrame | None = None
+) -> dict[Key, Statistic]:
+    """Statistics against never-contacted customers (a randomised experiment: Hillstrom).
 
     A real log's controls are its never-contacted customers. A simulated log can do better: with
     ``counterfactual`` (the same customers, same random draws, nobody contacted) every customer is
@@ -128,6 +185,8 @@ def statistics(
     control = arm == NO_CONTACT
     organic = summary if counterfactual is None else counterfactual
     organic_pool = control if counterfactual is None else np.ones(arm.size, bool)
+    visits, conversions = bool(VISIT_EVENTS & log.event_types), "conversion" in log.event_types
+    controls = f"never-contacted customers ({int(control.sum()):,})"
 
     def baseline(column: str, members: np.ndarray, population: np.ndarray) -> np.ndarray:
         """Control outcomes for ``members``: the controls of their ``population``, or their own counterfactual."""
@@ -135,47 +194,174 @@ def statistics(
             return summary[column].to_numpy()[population & control]
         return counterfactual[column].to_numpy()[members]
 
-    segments = sorted(set(segment))
     messages = sorted(set(arm) - {NO_CONTACT, "mixed"})
-    responses = bool({"open", "click"} & log.event_types)
-    for s in segments:
+    for s in sorted(set(segment)):
         mine = segment == s
-        out[("visit_control", s)] = window_hazard(organic["visited"].to_numpy()[mine & organic_pool], log.days)
-        out[("conversion_control", s)] = window_hazard(organic["converted"].to_numpy()[mine & organic_pool], log.days)
-        if "churn" in log.event_types:
-            churned = summary["churned"].to_numpy()[mine]
-            out[("churn", s)] = rate_per(int(churned.sum()), float(summary["days_observed"].to_numpy()[mine].sum()), int(mine.sum()))  # fmt: skip
         contacted = mine & (arm != NO_CONTACT)
-        out[("segment_conversion", s)] = excess_hazard(
-            converted[contacted], baseline("converted", contacted, mine), log.days
-        )
-        for m in messages:
-            if responses:
-                cell = (segment[contacts["row"].to_numpy()] == s) & (contacts["message"].to_numpy() == m)
-                engaged = contacts["engaged"].to_numpy()[cell]
-                out[("engagement", s, m)] = rate_per(int(engaged.sum()), float(engaged.size), int(engaged.size))
-            else:
+        if visits:
+            out[("visit_control", s)] = window_hazard(organic["visited"].to_numpy()[mine & organic_pool], log.days, controls)  # fmt: skip
+        if conversions:
+            out[("conversion_control", s)] = window_hazard(organic["converted"].to_numpy()[mine & organic_pool], log.days, controls)  # fmt: skip
+            out[("segment_conversion", s)] = excess_hazard(converted[contacted], baseline("converted", contacted, mine), log.days, f"contacted vs {controls}")  # fmt: skip
+        if visits and not RESPONSE_EVENTS & log.event_types:
+            for m in messages:
                 members = mine & (arm == m)
-                out[("engagement", s, m)] = excess_hazard(
-                    visited[members], baseline("visited", members, mine), log.days
-                )
-    buyers = organic["converted"].to_numpy() & organic_pool
-    out[("order_value", ALL)] = mean_of(organic["spend"].to_numpy()[buyers])
-    out[("spend_spread", ALL)] = log_spread(spend[converted & (spend > 0)])
-    for m in messages:
-        in_arm = arm == m
+                out[("engagement", s, m)] = excess_hazard(visited[members], baseline("visited", members, mine), log.days, f"visits of the arm vs {controls}")  # fmt: skip
+    if conversions:
+        buyers = organic["converted"].to_numpy() & organic_pool
+        out[("order_value", ALL)] = mean_of(organic["spend"].to_numpy()[buyers], source=f"spend of buying {controls}")
         everyone = np.ones(arm.size, bool)
-        out[("conversion_uplift", m)] = excess_hazard(
-            converted[in_arm], baseline("converted", in_arm, everyone), log.days
-        )
-        out[("spend_uplift", m)] = excess_mean(
-            spend[in_arm], baseline("spend", in_arm, everyone), int(converted[in_arm].sum())
-        )
-    for c in sorted(set(contacts["channel"])):
-        on_channel = contacts["channel"].to_numpy() == c
-        if "unsubscribe" in log.event_types:
-            unsubscribes = int(((log.events["event"] == "unsubscribe") & (log.events["channel"] == c)).sum())
-            out[("unsubscribe", c)] = rate_per(unsubscribes, float(on_channel.sum()), int(on_channel.sum()))
-        if responses:
-            out[("fatigue", c)] = fatigue_slope(contacts[on_channel], segment)
+        for m in messages:
+            in_arm = arm == m
+            out[("conversion_uplift", m)] = excess_hazard(converted[in_arm], baseline("converted", in_arm, everyone), log.days, f"the arm vs {controls}")  # fmt: skip
+            out[("spend_uplift", m)] = excess_mean(spend[in_arm], baseline("spend", in_arm, everyone), int(converted[in_arm].sum()), f"the arm vs {controls}")  # fmt: skip
     return out
+
+
+@dataclass(frozen=True)
+class CustomerDays:
+    """A log's customer-days split into days with a contact and days without, per customer."""
+
+    contact_days: np.ndarray
+    """(n,) days with at least one contact."""
+    quiet_days: np.ndarray
+    """(n,) observed days without one (the organic exposure)."""
+    quiet_conversions: np.ndarray
+    quiet_visits: np.ndarray
+    quiet_spend: np.ndarray
+    contact_table: pd.DataFrame
+    """One row per contact day: ``row``, ``message`` (the day's first), ``converted``, ``visited``, ``spend``."""
+
+
+def customer_days(log: CalibrationLog, summary: pd.DataFrame) -> CustomerDays:
+    """Split every customer's observed days by whether a contact was sent that day."""
+    events = log.events
+    kind = events["event"].to_numpy()
+    key = events["row"].to_numpy(np.int64) * log.days + events["day"].to_numpy(np.int64)
+    contact = kind == "contact"
+    first = events[contact].assign(key=key[contact]).drop_duplicates("key")
+    contact_keys = first["key"].to_numpy()
+    on_contact_day = np.isin(key, contact_keys)
+    n = log.size
+
+    def distinct_days(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        unique = np.unique(key[mask])
+        return unique, np.bincount(unique // log.days, minlength=n)
+
+    converting = kind == "conversion"
+    conversion_days, _ = distinct_days(converting)
+    visit_days, _ = distinct_days(np.isin(kind, tuple(VISIT_EVENTS)))
+    quiet = ~on_contact_day
+    day_spend = pd.Series(events["value"].to_numpy()[converting]).groupby(key[converting]).sum()
+    contact_days = np.bincount(first["row"].to_numpy(), minlength=n)
+    table = pd.DataFrame(
+        {
+            "row": first["row"].to_numpy(),
+            "message": first["message"].to_numpy(),
+            "converted": np.isin(contact_keys, conversion_days),
+            "visited": np.isin(contact_keys, visit_days),
+            "spend": day_spend.reindex(contact_keys, fill_value=0.0).to_numpy(),
+        }
+    )
+    return CustomerDays(
+        contact_days,
+        np.maximum(summary["days_observed"].to_numpy() - contact_days, 0),
+        np.bincount(np.unique(key[converting & quiet]) // log.days, minlength=n),
+        np.bincount(np.unique(key[np.isin(kind, tuple(VISIT_EVENTS)) & quiet]) // log.days, minlength=n),
+        np.bincount(
+            row_of(key[converting & quiet], log.days),
+            weights=events["value"].to_numpy()[converting & quiet],
+            minlength=n,
+        ),
+        table,
+    )
+
+
+def row_of(key: np.ndarray, days: int) -> np.ndarray:
+    return (key // days).astype(np.int64)
+
+
+def day_statistics(log: CalibrationLog, summary: pd.DataFrame) -> dict[Key, Statistic]:
+    """Statistics without never-contacted customers: each customer's quiet days are its control.
+
+    A discrete-time hazard model per customer-day — conversion (visit) ~ segment + message of the
+    day's contact — with one cell per segment × day type; a saturated Poisson GLM's MLE is each
+    cell's events / exposure, so it is computed by counting (Allison, *Discrete-time methods for
+    the analysis of event histories*, Sociological Methodology 1982):
+
+    - organic rates per segment: conversions (visits) on days without a contact / those days;
+    - a contact's effect: the rate on contact days minus the organic rate of the same customers'
+      segments, per message (``conversion_rate``, ``value``) and per segment (``contact_conversion``);
+    - order value: spend per conversion on quiet days.
+
+    Identified when the log has both kinds of day. The same statistics of the simulated replay —
+    the same contacts on the same days — are what the fit matches (indirect inference), so the
+    timing of contacts is held fixed on both sides.
+    """
+    out: dict[Key, Statistic] = {}
+    days = customer_days(log, summary)
+    segment = log.customers["segment"].to_numpy()
+    table = days.contact_table
+    table_segment = segment[table["row"].to_numpy()]
+    visits, conversions = bool(VISIT_EVENTS & log.event_types), "conversion" in log.event_types
+    organic: dict[str, dict[str, Statistic]] = {"visited": {}, "converted": {}}
+    for s in sorted(set(segment)):
+        mine = segment == s
+        exposure, units = float(days.quiet_days[mine].sum()), int((days.quiet_days[mine] > 0).sum())
+        quiet = f"customer-days without a contact ({int(exposure):,})"
+        if exposure == 0:
+            quiet = "no never-contacted customers and no customer-day without a contact"
+        organic["visited"][s] = rate_per(int(days.quiet_visits[mine].sum()), exposure, units, quiet)
+        organic["converted"][s] = rate_per(int(days.quiet_conversions[mine].sum()), exposure, units, quiet)
+        if visits:
+            out[("visit_control", s)] = organic["visited"][s]
+        if conversions:
+            out[("conversion_control", s)] = organic["converted"][s]
+            cell = table_segment == s
+            out[("segment_conversion", s)] = _excess_on_contact_days(table["converted"].to_numpy()[cell], organic["converted"][s])  # fmt: skip
+    if visits and not RESPONSE_EVENTS & log.event_types:
+        for s in sorted(set(segment)):
+            for m in sorted(set(table["message"])):
+                cell = (table_segment == s) & (table["message"].to_numpy() == m)
+                out[("engagement", s, m)] = _excess_on_contact_days(table["visited"].to_numpy()[cell], organic["visited"][s])  # fmt: skip
+    if conversions:
+        quiet_buys = days.quiet_conversions.sum()
+        spend_per_buy = days.quiet_spend.sum() / quiet_buys if quiet_buys else 0.0
+        out[("order_value", ALL)] = _order_value(days, spend_per_buy)
+        for m in sorted(set(table["message"])):
+            cell = table["message"].to_numpy() == m
+            baseline = _segment_mix(organic["converted"], table_segment[cell])
+            out[("conversion_uplift", m)] = _excess_on_contact_days(table["converted"].to_numpy()[cell], baseline)
+            spent = table["spend"].to_numpy()[cell]
+            organic_spend = Statistic(baseline.value * spend_per_buy, baseline.se * spend_per_buy, baseline.units, baseline.events, baseline.source)  # fmt: skip
+            out[("spend_uplift", m)] = _excess_on_contact_days(spent, organic_spend, int(table["converted"].to_numpy()[cell].sum()))  # fmt: skip
+    return out
+
+
+def _excess_on_contact_days(outcome: np.ndarray, organic: Statistic, events: int | None = None) -> Statistic:
+    """Mean outcome per contact day minus the organic rate: a contact's own effect that day."""
+    day = mean_of(outcome.astype(float), events=int(outcome.astype(bool).sum()) if events is None else events)
+    identified_by = f"contact days ({outcome.size:,}) vs {organic.source}"
+    if not np.isfinite(organic.se) or organic.units < MIN_UNITS:
+        return Statistic(day.value - organic.value, float("inf"), min(day.units, organic.units), day.events, organic.source)  # fmt: skip
+    return Statistic(day.value - organic.value, float(np.hypot(day.se, organic.se)), day.units, day.events, identified_by)  # fmt: skip
+
+
+def _segment_mix(by_segment: dict[str, Statistic], segments: np.ndarray) -> Statistic:
+    """The organic rate averaged over ``segments`` (one entry per contact day)."""
+    names, counts = np.unique(segments, return_counts=True)
+    weights = counts / max(counts.sum(), 1)
+    stats = [by_segment[str(n)] for n in names]
+    value = float(sum(w * st.value for w, st in zip(weights, stats, strict=True)))
+    se = float(np.sqrt(sum((w * st.se) ** 2 for w, st in zip(weights, stats, strict=True))))
+    units = min((st.units for st in stats), default=0)
+    source = stats[0].source if stats else "no contact days"
+    return Statistic(value, se, units, sum(st.events for st in stats), source)
+
+
+def _order_value(days: CustomerDays, spend_per_buy: float) -> Statistic:
+    buys = int(days.quiet_conversions.sum())
+    bought = days.quiet_conversions > 0
+    per_buy = days.quiet_spend[bought] / days.quiet_conversions[bought]
+    se = float(per_buy.std(ddof=1) / np.sqrt(per_buy.size)) if per_buy.size > 1 else float("inf")
+    return Statistic(spend_per_buy, se, int(bought.sum()), buys, f"spend of conversions on customer-days without a contact ({buys:,})")  # fmt: skip

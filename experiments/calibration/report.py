@@ -22,13 +22,15 @@ import yaml
 from journeylab.experiments.calibration.fit import Calibration
 
 
-def scenario_text(calibration: Calibration, source: str) -> str:
+def scenario_text(calibration: Calibration, source: str, verdict: str = "") -> str:
     lines = [
+        *([f"# {verdict}"] if verdict else []),
         f"# Calibrated from {source} on the base scenario '{calibration.base.name}' by journeylab calibrate:",
         "# indirect inference through the simulator (journeylab.experiments.calibration.fit); 95% intervals in brackets.",
         "# Fitted:",
         *[
-            f"#   {p.name} = {p.value:.6g} [{p.ci95[0]:.6g}, {p.ci95[1]:.6g}] (base {p.base:.6g})"
+            f"#   {p.name} = {p.value:.6g} [{p.ci95[0]:.6g}, {p.ci95[1]:.6g}] (base {p.base:.6g}; "
+            f"identified by {p.statistic.source or '/'.join(p.key)})"
             for p in calibration.parameters
         ],
         "# Not identified by this log (base values kept):",
@@ -49,14 +51,21 @@ def parameters_json(calibration: Calibration) -> list[dict[str, Any]]:
             "observed_statistic_se": p.statistic.se,
             "units": p.statistic.units,
             "events": p.statistic.events,
+            "identified_by": p.statistic.source,
         }
         for p in calibration.parameters
     ]
 
 
+def quantity_parts(quantity: str) -> tuple[str, str]:
+    """``"visit_rate[none]"`` → ``("visit_rate", "none")``; a quantity without a bracket has no detail."""
+    metric, _, detail = quantity.partition("[")
+    return metric, detail.rstrip("]")
+
+
 def _figure(rows: list[dict[str, Any]], metric: str, path: Path) -> Path:
-    chosen = [r for r in rows if r["quantity"].split("[")[0] == metric]
-    labels = [f"{r['segment']} · {r['quantity'].split('[')[1].rstrip(']')}" for r in chosen]
+    chosen = [r for r in rows if quantity_parts(r["quantity"])[0] == metric]
+    labels = [" · ".join(filter(None, (r["segment"], quantity_parts(r["quantity"])[1]))) for r in chosen]
     observed = np.array([r["observed"] for r in chosen])
     low = observed - np.array([r["observed_ci95"][0] for r in chosen])
     high = np.array([r["observed_ci95"][1] for r in chosen]) - observed
@@ -74,9 +83,37 @@ def _figure(rows: list[dict[str, Any]], metric: str, path: Path) -> Path:
     return path
 
 
+DESIGNS = {
+    "arms": "a randomised experiment — contact effects against never-contacted customers.",
+    "days": "no never-contacted customers — contact effects against each customer's own days without a "
+    "contact (discrete-time hazard per customer-day), with the logged contacts held on their logged days.",
+}
+
+
+def replay_lines(replay: dict[str, Any]) -> list[str]:
+    """The exact replay's counts: what was sent, what simulation stopped, what the base rules would block."""
+    if not replay:
+        return []
+    blocked = ", ".join(f"{rule} {count:,.0f}" for rule, count in replay["base_rules_would_block"].items())
+    return [
+        "",
+        "## Replay",
+        "",
+        f"Every logged contact is sent on its logged day whatever the base scenario's rules say: "
+        f"{replay['logged']:,} logged, {replay['sent']:,.0f} sent per replica on average, "
+        f"{replay['unsendable']:,.0f} not sendable (the simulated customer had churned or unsubscribed), "
+        f"{replay['stopped']:,.0f} skipped after a simulated purchase.",
+        f"The base scenario's rules would have blocked: {blocked}.",
+    ]
+
+
 def markdown(calibration: Calibration, rows: list[dict[str, Any]], fit: dict[str, Any], header: str) -> str:
+    passed = fit.get("passed", 0.0) > 0
     lines = [f"# Fidelity report: {calibration.base.name}", "", header, ""]
     lines += [
+        f"**Verdict: {'PASSED' if passed else 'FAILED'}** — the joint test on held-out customers "
+        f"(p = {fit['chi2_adjusted_p_value']:.3g}; it passes at p ≥ 0.05).",
+        "",
         f"**{fit['inside']} of {fit['quantities']} quantities inside the observed 95% interval "
         f"({fit['inside_share']:.0%}).** Σz² = {fit['chi2']:.1f} on {fit['dof']} quantities "
         f"(χ² p = {fit['chi2_p_value']:.3g}); scaled for the noise of fitting on the other customers, "
@@ -100,11 +137,14 @@ def markdown(calibration: Calibration, rows: list[dict[str, Any]], fit: dict[str
         lines.append(
             f"| {r['quantity']} | {r['segment']} | {r['observed']:.4f} | [{lo:.4f}, {hi:.4f}] | {r['simulated']:.4f} | {r['verdict']} | {r['z']:+.2f} |"
         )
-    lines += ["", "## Fitted parameters", "", "| parameter | value | 95% CI | base |", "|---|---|---|---|"]
+    lines += ["", "## Fitted parameters and what identified them", ""]
+    lines += [f"Design: {DESIGNS.get(calibration.design, calibration.design)}", ""]
+    lines += ["| parameter | value | 95% CI | base | identified by |", "|---|---|---|---|---|"]
     lines += [
-        f"| {p.name} | {p.value:.5g} | [{p.ci95[0]:.5g}, {p.ci95[1]:.5g}] | {p.base:.5g} |"
+        f"| {p.name} | {p.value:.5g} | [{p.ci95[0]:.5g}, {p.ci95[1]:.5g}] | {p.base:.5g} | {p.statistic.source} |"
         for p in calibration.parameters
     ]
+    lines += replay_lines(calibration.replay)
     lines += ["", "## Left at the base scenario's values", "", *[f"- {reason}" for reason in calibration.unidentified]]
     lines += [
         "",

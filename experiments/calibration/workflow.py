@@ -39,6 +39,9 @@ class CalibrationOptions:
     """The logging policy spec, if known; otherwise the logged contacts are replayed."""
     seed: int = 0
     """Seed of the hold-out split and of the simulations."""
+    stop_on_conversion: bool = False
+    """Replay: no further logged contacts once the simulated customer has bought (the logging
+    policy stopped at success)."""
 
     def check(self) -> None:
         if not 0.0 <= self.holdout <= 0.9:
@@ -59,8 +62,30 @@ class CalibrationOutcome:
     source: str
     options: CalibrationOptions
 
+    @property
+    def passed(self) -> bool:
+        """The joint test: Σz² scaled for fitting noise has p ≥ ``PASS_P_VALUE`` (and something was scored)."""
+        return passes(self.fit_stats)
+
+    def summary_line(self) -> str:
+        f = self.fit_stats
+        verdict = "PASSED" if self.passed else "FAILED"
+        return (
+            f"calibration {verdict}: {f['inside']} of {f['quantities']} quantities inside the observed 95% interval; "
+            f"joint test p = {f['chi2_adjusted_p_value']:.3g} (pass: p ≥ {PASS_P_VALUE})"
+        )
+
     def write_report(self, folder: Path) -> list[Path]:
         return write_report(self.calibration, self.rows, self.fit_stats, folder, self.header)
+
+
+PASS_P_VALUE = 0.05
+"""The joint test's level: a fit passes when the held-out quantities are jointly consistent with it."""
+
+
+def passes(fit_stats: dict[str, Any]) -> bool:
+    p_value = fit_stats.get("chi2_adjusted_p_value", float("nan"))
+    return bool(fit_stats.get("dof", 0) > 0 and np.isfinite(p_value) and p_value >= PASS_P_VALUE)
 
 
 def split(size: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,20 +113,26 @@ def calibrate(events: Path, customers: Path | None, base: Scenario, options: Cal
     fitting, held = split(log.size, options.holdout, options.seed)
     if fitting.size < 2:
         raise CalibrationOptionsError(f"--holdout: leaves {fitting.size} customers to fit on")
-    calibration = fit(base, log.subset(fitting), options.replicas, options.seed, policy=options.policy)
+    calibration = fit(
+        base, log.subset(fitting), options.replicas, options.seed, policy=options.policy,
+        stop_on_conversion=options.stop_on_conversion,
+    )  # fmt: skip
     judged = log.subset(held) if held.size else log.subset(fitting)
     replicas = max(options.replicas, 8)
-    replay, summary, contacts, _ = simulate_log(
-        calibration.scenario, judged, replicas, options.seed + 1, options.policy
+    simulation = simulate_log(
+        calibration.scenario, judged, replicas, options.seed + 1, options.policy, options.stop_on_conversion
     )
-    rows = compare_logs(judged, replay, summary, contacts)
+    rows = compare_logs(judged, simulation.log, simulation.summary, simulation.contacts)
     fit_stats = goodness_of_fit(rows, options.holdout if held.size else 0.0)
+    fit_stats["passed"] = float(passes(fit_stats))
     if held.size:
         fit_stats.update(reference_inside(log.subset(fitting), judged))
     which = (
         f"{held.size:,} held-out customers" if held.size else f"the {fitting.size:,} fitting customers (no hold-out)"
     )
-    replayed = f"logging policy {options.policy}" if options.policy else "logged contacts replayed"
+    replayed = f"logging policy {options.policy}" if options.policy else "logged contacts replayed exactly"
+    if options.stop_on_conversion and not options.policy:
+        replayed += ", stopping at a simulated purchase"
     header = (
         f"{events} · {log.size:,} customers ({fitting.size:,} fitted) · {log.days} days · "
         f"compared on {which} · {replayed}"
@@ -116,7 +147,13 @@ def log_calibration(outcome: CalibrationOutcome, files: list[Path]) -> str:
     params.update(
         {"base": calibration.base.name, "holdout": outcome.options.holdout, "replicas": outcome.options.replicas}
     )
-    tags = {"kind": "calibration", "scenario": calibration.base.name, "events": outcome.source}
+    tags = {
+        "kind": "calibration",
+        "scenario": calibration.base.name,
+        "events": outcome.source,
+        "verdict": "passed" if outcome.passed else "failed",
+        "design": calibration.design,
+    }
     run = TrackedRun("calibration", f"{calibration.base.name}__calibration", tags, params)
     run.log({k: float(v) for k, v in outcome.fit_stats.items()})
     run.artifacts(files)

@@ -14,6 +14,8 @@ from typing import Any
 from journeylab.errors import InputError
 
 EXIT_BAD_INPUT = 2
+EXIT_FIT_FAILED = 3
+"""A calibration ran and wrote its outputs, but the fit fails its joint test."""
 
 Subcommands = Any
 """``argparse._SubParsersAction``: what ``add_subparsers`` returns (private in the standard library)."""

@@ -1,5 +1,9 @@
 """``journeylab data | calibrate``: public datasets as event logs, and a scenario fitted to a log.
 
+``calibrate`` exits 0 when the fit passes its joint test on the held-out customers and
+``EXIT_FIT_FAILED`` (3) when it does not; either way the scenario and the report are written, and
+a failing one says so in its first line.
+
 Everything is checked before any simulation: the base scenario, the log (``journeylab.envs.event_log``'s
 schema: a missing column, an unknown event type, a negative day or a non-numeric value names the
 column and the first bad row), the customer table, the options. Bad input exits 2 and writes
@@ -14,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from journeylab.experiments.cli.arguments import Subcommands, UsageError
+from journeylab.experiments.cli.arguments import EXIT_FIT_FAILED, Subcommands, UsageError
 
 
 def register(sub: Subcommands) -> None:
@@ -35,6 +39,12 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--replicas", type=int, default=4, help="simulated copies of each customer per round (default 4)")
     p.add_argument("--policy", default=None, help="the logging policy, if known (default: replay the logged contacts)")
     p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the simulations")
+    p.add_argument(
+        "--stop-on-conversion",
+        action="store_true",
+        help="contact nobody again once the simulated customer has bought (replayed contacts or the re-run "
+        "--policy): for logs whose policy stopped at success",
+    )
     p.add_argument("--no-mlflow", action="store_true", help="do not track the calibration in MLflow")
     p.set_defaults(handler=calibrate_command)
 
@@ -53,12 +63,13 @@ def calibrate_command(args: argparse.Namespace) -> int:
 
     if args.out.suffix not in (".yaml", ".yml"):
         raise UsageError(f"--out: expected a .yaml file, got '{args.out}'")
-    options = CalibrationOptions(args.holdout, args.replicas, args.policy, args.seed)
+    options = CalibrationOptions(args.holdout, args.replicas, args.policy, args.seed, args.stop_on_conversion)
     options.check()
     outcome = calibrate(args.events, args.customers, load_scenario(args.base), options)
     _write(outcome, args)
     _print(outcome, args)
-    return 0
+    print(outcome.summary_line(), file=sys.stderr)
+    return 0 if outcome.passed else EXIT_FIT_FAILED
 
 
 def _write(outcome: Any, args: argparse.Namespace) -> None:
@@ -66,7 +77,7 @@ def _write(outcome: Any, args: argparse.Namespace) -> None:
     from journeylab.experiments.calibration.workflow import log_calibration
     from journeylab.experiments.files import copy_folder, write_text
 
-    text = scenario_text(outcome.calibration, str(args.events))
+    text = scenario_text(outcome.calibration, str(args.events), outcome.summary_line())
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "report"
         files = outcome.write_report(report)

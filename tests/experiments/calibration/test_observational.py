@@ -1,0 +1,199 @@
+"""Calibrating from observational logs: repeated contacts, no control arm, rules the log broke.
+
+Regression tests for what a user hit (issue 15): a crash on churn events, an unlisted message
+affinity fitted from zero, a replay that dropped the contacts the base rules would block, event
+types the log never records scored as zero, and a failing fit that exited 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylab.agents.policy import policy_from_spec
+from journeylab.agents.trial import StopAfterPurchase
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.scenario import load_scenario
+from journeylab.experiments.calibration.fit import fit, full_document, simulate_log
+from journeylab.experiments.calibration.log import build_log
+from journeylab.experiments.calibration.log_statistics import DAYS, design_of
+from journeylab.experiments.cli.main import main
+from journeylab.experiments.harness.cohort import run_cohort
+
+SHORT = ["horizon_days=30"]
+
+
+def _log(scenario_name: str, policy: str, customers: int, seed: int, overrides: list[str] = SHORT, stop: bool = False):
+    scenario = load_scenario(scenario_name, overrides)
+    params = ScenarioParameters.compile(scenario)
+    actor = policy_from_spec(policy, params, seed)
+    result = run_cohort(params, StopAfterPurchase(actor) if stop else actor, customers, scenario.horizon_days, seed, record_events=True)  # fmt: skip
+    return scenario, result.events, result.customer_table[["customer_id", "segment"]]
+
+
+def _save(folder: Path, events: pd.DataFrame, customers: pd.DataFrame) -> tuple[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    events.to_parquet(folder / "events.parquet")
+    customers.to_parquet(folder / "customers.parquet")
+    return str(folder / "events.parquet"), str(folder / "customers.parquet")
+
+
+def test_a_log_with_churn_events_calibrates_and_writes_its_report(tmp_path: Path) -> None:
+    """Was: IndexError in the report's figures (``churn_rate`` has no ``[...]``), everything lost."""
+    scenario, events, customers = _log("retail_onboarding", "rule_journey", 400, 3)
+    assert (events["event"] == "churn").any()
+    log, table = _save(tmp_path / "log", events, customers)
+    argv = ["calibrate", log, "--customers", table, "--base", "retail_onboarding", "--out", str(tmp_path / "c.yaml"),
+            "--report", str(tmp_path / "report"), "--replicas", "1", "--no-mlflow"]  # fmt: skip
+    assert main(argv) in (0, 3)
+    assert (tmp_path / "report" / "churn_rate.png").stat().st_size > 0
+    assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "c.yaml").exists()
+
+
+def test_an_unlisted_message_affinity_starts_from_the_schema_default_and_is_recovered() -> None:
+    """Was: read as 0, rescaled from 1e-4, fitted ≈ 0.0005 while the log showed 26% engagement."""
+    scenario, events, customers = _log("telecom_retention", "batch_and_blast", 1500, 4)
+    first = next(iter(scenario.segments.values()))
+    assert not first.message_affinity  # the preset lists none: every one is the default, 1
+    document = full_document(scenario)
+    assert all(v == 1.0 for s in document["segments"].values() for v in s["message_affinity"].values())
+    calibration = fit(scenario, build_log(events, customers, scenario), replicas=1, iterations=3)
+    affinities = [p for p in calibration.parameters if "message_affinity" in p.name]
+    assert affinities and all(p.base == 1.0 for p in affinities)
+    assert all(0.5 < p.value < 2.0 for p in affinities if p.statistic.units >= 300), [
+        (p.name, p.value) for p in affinities
+    ]
+
+
+def test_a_replay_sends_what_the_base_rules_would_block_and_counts_it() -> None:
+    """Was: the base scenario's rules silently dropped 68% of a real log's calls."""
+    quiet = ["channels.email.unsubscribe_rate=0", "channels.sms.unsubscribe_rate=0"]
+    scenario, events, customers = _log("telecom_retention", "batch_and_blast:period=1", 300, 5, [*SHORT, *quiet, "rules.channel_caps.email.window_days=1", "rules.channel_caps.sms.window_days=1", "rules.global_cap.window_days=1"])  # fmt: skip
+    strict = load_scenario("telecom_retention", [*SHORT, *quiet])  # one e-mail and one SMS a week
+    log = build_log(events, customers, strict)
+    simulation = simulate_log(full_document(strict), log, 1, 0)
+    replay = simulation.replay
+    assert replay["logged"] == int((events["event"] == "contact").sum()) > 1000
+    assert replay["stopped"] == 0
+    assert replay["sent"] == replay["logged"] - replay["unsendable"]
+    churned_days = events[events["event"] == "churn"]
+    assert replay["unsendable"] <= replay["logged"] * 0.2 if len(churned_days) else replay["unsendable"] == 0
+    assert replay["base_rules_would_block"]["channel_cap"] > 0.5 * replay["logged"]
+    sent = simulation.log.events
+    assert int((sent["event"] == "contact").sum()) == replay["sent"]
+
+
+def test_stop_on_conversion_skips_the_contacts_after_a_simulated_purchase() -> None:
+    scenario, events, customers = _log("retail_onboarding", "rule_journey", 600, 6)
+    log = build_log(events, customers, scenario)
+    simulation = simulate_log(full_document(scenario), log, 1, 0, stop_on_conversion=True)
+    assert simulation.replay["stopped"] > 0
+    sim = simulation.log.events
+    bought = sim[sim["event"] == "conversion"].groupby("row")["day"].min()
+    contacts = sim[sim["event"] == "contact"]
+    after = contacts["day"].to_numpy() > bought.reindex(contacts["row"]).fillna(np.inf).to_numpy()
+    assert not after.any()
+
+
+def test_event_types_the_log_does_not_record_are_neither_fitted_nor_scored(tmp_path: Path) -> None:
+    """Was: ``visit_rate`` scored as observed 0.0, and organic visits fitted to zero, for a log without visits."""
+    scenario, events, customers = _log("retail_onboarding", "rule_journey", 400, 7)
+    events = events[~events["event"].isin(["visit", "open", "click"])]
+    log, table = _save(tmp_path / "log", events, customers)
+    argv = ["calibrate", log, "--customers", table, "--base", "retail_onboarding", "--out", str(tmp_path / "c.yaml"),
+            "--report", str(tmp_path / "report"), "--replicas", "1", "--no-mlflow"]  # fmt: skip
+    assert main(argv) in (0, 3)
+    import json
+
+    rows = json.loads((tmp_path / "report" / "fidelity.json").read_text())
+    quantities = {r["quantity"].split("[")[0] for r in rows}
+    assert "visit_rate" not in quantities and "uplift.visit_rate" not in quantities
+    assert {"conversion_rate", "churn_rate", "dose.conversion_rate"} <= quantities
+    fitted = json.loads((tmp_path / "report" / "parameters.json").read_text())
+    assert not [p for p in fitted if "organic_visit_rate" in p["parameter"]]
+    assert "the log records no visits, opens or clicks" in (tmp_path / "c.yaml").read_text()
+
+
+def test_without_a_control_arm_quiet_days_identify_and_the_report_says_so() -> None:
+    scenario, events, customers = _log("retail_onboarding", "rule_journey", 800, 8)
+    log = build_log(events, customers, scenario)
+    assert design_of(log) == DAYS  # a reacting policy leaves almost nobody uncontacted
+    calibration = fit(scenario, log, replicas=1, iterations=1, policy="rule_journey")
+    organic = [p for p in calibration.parameters if p.name.endswith("organic_purchase_rate")]
+    assert organic and all(p.statistic.source.startswith("customer-days without a contact") for p in organic)
+    effects = [p for p in calibration.parameters if p.name.startswith("messages.") and "conversion_rate" in p.name]
+    assert effects and all(p.statistic.source.startswith("contact days") for p in effects)
+
+
+def test_a_log_with_a_contact_every_day_says_exactly_why_the_organic_rate_is_not_identified() -> None:
+    rows = []
+    for customer in range(60):
+        for day in range(10):
+            rows.append((f"c{customer}", day, "contact", "email", "upsell_offer", 0.0))
+            if (customer + day) % 7 == 0:
+                rows.append((f"c{customer}", day, "conversion", None, None, 30.0))
+    events = pd.DataFrame(rows, columns=["customer_id", "day", "event", "channel", "message", "value"])
+    scenario = load_scenario("telecom_retention")
+    calibration = fit(scenario, build_log(events, None, scenario), replicas=1, iterations=1)
+    reasons = "\n".join(calibration.unidentified)
+    assert (
+        "organic_purchase_rate: no never-contacted customers and no customer-day without a contact: not identified"
+        in reasons
+    )
+
+
+def test_a_fit_that_fails_its_joint_test_exits_3_and_still_writes_everything_marked(tmp_path: Path, capsys) -> None:
+    """A dose-response no simulator of this family makes: everyone contacted once buys, nobody contacted more."""
+    rows = []
+    for customer in range(400):
+        contacts = 1 + customer % 8
+        for k in range(contacts):
+            rows.append((f"c{customer}", 3 * k, "contact", "email", "upsell_offer", 0.0))
+        if contacts == 1:
+            rows.append((f"c{customer}", 0, "conversion", "email", None, 40.0))
+    events = pd.DataFrame(rows, columns=["customer_id", "day", "event", "channel", "message", "value"])
+    log = tmp_path / "events.csv"
+    events.to_csv(log, index=False)
+    argv = ["calibrate", str(log), "--base", "telecom_retention", "--out", str(tmp_path / "c.yaml"),
+            "--report", str(tmp_path / "report"), "--replicas", "1", "--no-mlflow"]  # fmt: skip
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert "calibration FAILED:" in err and "joint test p =" in err
+    assert (tmp_path / "c.yaml").read_text().startswith("# calibration FAILED")
+    assert "**Verdict: FAILED**" in (tmp_path / "report" / "report.md").read_text()
+    load_scenario(tmp_path / "c.yaml")  # written whole: a valid scenario, marked as failing
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda f: f.assign(message=["sale", None, None]),
+            "one of: call/retention_offer, email/retention_offer, email/service_notice, email/upsell_offer",
+        ),
+        (
+            lambda f: f.assign(propensity=[0.0, None, None]),
+            "column 'propensity': expected a contact's probability in (0, 1] or empty; first bad row 0",
+        ),
+        (lambda f: f.assign(propensity=[1.5, None, None]), "column 'propensity': expected a probability in [0, 1]"),
+    ],
+)
+def test_bad_contacts_exit_2_listing_what_is_valid(tmp_path: Path, capsys, edit, message) -> None:
+    good = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "day": [0, 3, 5],
+            "event": ["contact", "visit", "conversion"],
+            "channel": ["email", None, None],
+            "message": ["upsell_offer", None, None],
+            "value": [0.0, 0.0, 40.0],
+        }
+    )
+    edit(good).to_csv(tmp_path / "events.csv", index=False)
+    argv = ["calibrate", str(tmp_path / "events.csv"), "--base", "telecom_retention", "--out", str(tmp_path / "c.yaml"), "--no-mlflow"]  # fmt: skip
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "c.yaml").exists()
