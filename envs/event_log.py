@@ -98,18 +98,20 @@ def validate_events(frame: pd.DataFrame) -> pd.DataFrame:
 
 def read_events(path: str | Path) -> pd.DataFrame:
     """Read a parquet, CSV or JSON-lines (the decision service's) event log and validate it."""
+    return validate_events(read_frame(path))
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """The table in ``path`` as it is (parquet, CSV or JSON lines), not yet validated."""
     path = Path(path)
     if not path.exists():
         raise EventLogError(f"event log {path} does not exist")
     if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif path.suffix in (".jsonl", ".json"):
+        return pd.read_parquet(path)
+    if path.suffix in (".jsonl", ".json"):
         frame = pd.read_json(path, lines=True, dtype={"customer_id": str, "decision_id": str})
-        if frame.empty:
-            frame = pd.DataFrame(columns=list(COLUMNS))
-    else:
-        frame = pd.read_csv(path)
-    return validate_events(frame)
+        return pd.DataFrame(columns=list(COLUMNS)) if frame.empty else frame
+    return pd.read_csv(path)
 
 
 class EventRecorder:

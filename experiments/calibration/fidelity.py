@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from journeylab.experiments.calibration.log import ALL, NO_CONTACT, CalibrationLog, contact_table, customer_summary
+from journeylab.experiments.calibration.log import ALL, NO_CONTACT, CalibrationLog, customer_summary
 from journeylab.experiments.harness.cohort import Z95
 
 METRICS = (("visit_rate", "visited"), ("conversion_rate", "converted"), ("spend_per_customer", "spend"))
@@ -161,7 +161,7 @@ def compare_logs(
     simulated_contacts: pd.DataFrame,
 ) -> list[dict[str, Any]]:
     """Every quantity of ``observed`` beside its simulated value, overall and per segment."""
-    obs, obs_contacts = _frames(observed, customer_summary(observed.events, observed.size, observed.days), contact_table(observed.events))  # fmt: skip
+    obs, obs_contacts = _frames(observed, customer_summary(observed.events, observed.size, observed.days), observed.contacts())  # fmt: skip
     sim, sim_contacts = _frames(simulated, simulated_summary, simulated_contacts)
     arms = [NO_CONTACT, *sorted(set(obs["arm"]) - {NO_CONTACT})]
     groups = [ALL, *sorted(set(obs["segment"]) - {ALL})]

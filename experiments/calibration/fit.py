@@ -47,7 +47,6 @@ from journeylab.experiments.calibration.log import (
     CalibrationLog,
     action_schedule,
     arms_of,
-    contact_table,
     customer_summary,
 )
 from journeylab.experiments.calibration.log_statistics import (
@@ -260,14 +259,25 @@ def simulate_log(
             assert events is not None  # record_events=True
             ids = events["customer_id"].astype(np.uint64).to_numpy() - np.uint64(cohort_seed) * SEED_STRIDE
             into.append(events.assign(row=ids.astype(np.int64) + replica * log.size))
-    events = pd.concat(parts, ignore_index=True)
+    events = _as_recorded(pd.concat(parts, ignore_index=True), log)
     customers = pd.concat([log.customers] * replicas, ignore_index=True)
     if policy:
         customers["arm"] = arms_of(events, len(customers))
-    replay = CalibrationLog(events, customers, log.days, log.event_types, log.segmented)
-    counterfactual = customer_summary(pd.concat(silent, ignore_index=True), replay.size, log.days)
+    replay = CalibrationLog(events, customers, log.days, log.event_types, log.segmented, log.per_send)
+    counterfactual = customer_summary(_as_recorded(pd.concat(silent, ignore_index=True), log), replay.size, log.days)
     summary = customer_summary(events, replay.size, log.days)
-    return SimulatedLog(replay, summary, contact_table(events), counterfactual, _replay_counts(replays, rows.size))
+    return SimulatedLog(replay, summary, replay.contacts(), counterfactual, _replay_counts(replays, rows.size))
+
+
+def _as_recorded(events: pd.DataFrame, log: CalibrationLog) -> pd.DataFrame:
+    """The simulated events a log like ``log`` would hold: only the event types it records (a log
+    without churn events does not show churn; one without visits shows no visits), and, when it
+    records responses per send, opens and clicks without a channel."""
+    events = events[events["event"].isin(log.event_types | {"contact"})]
+    if log.per_send:
+        responses = events["event"].isin(("open", "click")).to_numpy()
+        events = events.assign(channel=events["channel"].where(~responses, None))
+    return events
 
 
 def _replay_counts(replays: list[ReplayPolicy], logged: int) -> dict[str, Any]:
@@ -295,7 +305,7 @@ def _logging_policy(spec: str, params: ScenarioParameters, seed: int) -> Any:
 def observe(log: CalibrationLog, design: str | None = None) -> dict[Key, Statistic]:
     """The statistics of a real log, under ``design`` (default: ``design_of`` the log)."""
     summary = customer_summary(log.events, log.size, log.days)
-    return statistics(log, summary, contact_table(log.events), design=design or design_of(log))
+    return statistics(log, summary, log.contacts(), design=design or design_of(log))
 
 
 def fit(

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from journeylab.envs.catalogue import ActionCatalogue
-from journeylab.envs.event_log import EventLogError, read_events, validate_events
+from journeylab.envs.event_log import EventLogError, read_frame, validate_events
 from journeylab.envs.scenario import Scenario
 from journeylab.errors import InputError
+from journeylab.experiments.calibration.mapping import LogMapping
 
 RECENT_DAYS = 7
 """Contacts in the previous week: the fatigue covariate (Pega's and Braze's frequency windows)."""
@@ -47,6 +48,14 @@ class CalibrationLog:
     event_types: frozenset[str]
     segmented: bool
     """Whether segments came from a customer table (else every customer is drawn by segment shares)."""
+    per_send: bool = False
+    """Whether the log records responses per send, not per channel (its opens and clicks carry no
+    channel, as when one offer goes out on several channels at once): a contact is then engaged
+    when its customer responded that day on any channel, in the real log and in its simulation."""
+
+    def contacts(self) -> pd.DataFrame:
+        """``contact_table`` of this log's events, at its response level."""
+        return contact_table(self.events, self.per_send)
 
     @property
     def size(self) -> int:
@@ -60,7 +69,9 @@ class CalibrationLog:
         events = self.events[renumber[self.events["row"].to_numpy()] >= 0].copy()
         events["row"] = renumber[events["row"].to_numpy()]
         customers = self.customers.iloc[rows].reset_index(drop=True)
-        return CalibrationLog(events.reset_index(drop=True), customers, self.days, self.event_types, self.segmented)
+        return CalibrationLog(
+            events.reset_index(drop=True), customers, self.days, self.event_types, self.segmented, self.per_send
+        )
 
 
 def _bad(frame: pd.DataFrame, bad: np.ndarray, column: str, expected: str) -> CalibrationInputError:
@@ -70,8 +81,9 @@ def _bad(frame: pd.DataFrame, bad: np.ndarray, column: str, expected: str) -> Ca
     )
 
 
-def read_customers(path: Path, scenario: Scenario) -> pd.DataFrame:
-    """A customer table (parquet or CSV) with ``customer_id`` and, optionally, ``segment``."""
+def read_customers(path: Path, scenario: Scenario, mapping: LogMapping | None = None) -> pd.DataFrame:
+    """A customer table (parquet or CSV) with ``customer_id`` and, optionally, ``segment`` — or the
+    attributes ``mapping``'s segment rules read."""
     if not path.exists():
         raise CalibrationInputError(f"customer table {path} does not exist")
     table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"customer_id": str})
@@ -84,6 +96,8 @@ def read_customers(path: Path, scenario: Scenario) -> pd.DataFrame:
     if duplicated.any():
         raise _bad(table, duplicated, "customer_id", "each customer once")
     out = pd.DataFrame({"customer_id": ids.astype(str)})
+    if mapping is not None and mapping.segments:
+        table = mapping.apply_customers(table.assign(customer_id=ids.astype(str)), scenario)
     if "segment" in table.columns:
         known = list(scenario.segments)
         unknown = ~table["segment"].isin(known).to_numpy()
@@ -111,15 +125,21 @@ def build_log(events: pd.DataFrame, customers: pd.DataFrame | None, scenario: Sc
         raise CalibrationInputError("the event log is empty")
     customers = customers.reset_index(drop=True).assign(arm=arms_of(events, len(customers)))
     days = int(events["day"].max()) + 1
-    return CalibrationLog(events, customers, days, frozenset(events["event"].unique()), segmented)
+    responses = events[events["event"].isin(("open", "click"))]
+    per_send = bool(len(responses)) and bool(responses["channel"].isna().all())
+    return CalibrationLog(events, customers, days, frozenset(events["event"].unique()), segmented, per_send)
 
 
-def read_log(events_path: Path, customers_path: Path | None, scenario: Scenario) -> CalibrationLog:
+def read_log(
+    events_path: Path, customers_path: Path | None, scenario: Scenario, mapping: LogMapping | None = None
+) -> CalibrationLog:
+    """The log and customer table in their files, translated by ``mapping`` when given."""
     try:
-        events = read_events(events_path)
+        frame = read_frame(events_path)
+        events = validate_events(mapping.apply_events(frame, scenario) if mapping else frame)
     except EventLogError as exc:
         raise CalibrationInputError(f"{events_path}: {exc}") from None
-    customers = read_customers(customers_path, scenario) if customers_path else None
+    customers = read_customers(customers_path, scenario, mapping) if customers_path else None
     return build_log(events, customers, scenario)
 
 
@@ -187,11 +207,15 @@ def customer_summary(events: pd.DataFrame, customers: int, days: int) -> pd.Data
     )
 
 
-def contact_table(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per contact: ``row``, ``day``, ``channel``, ``message``, ``engaged`` and ``recent`` contacts."""
+def contact_table(events: pd.DataFrame, per_send: bool = False) -> pd.DataFrame:
+    """One row per contact: ``row``, ``day``, ``channel``, ``message``, ``engaged`` and ``recent`` contacts.
+
+    ``engaged``: an open or click on the same customer, day and channel — or, ``per_send``, on the
+    same customer and day on any channel (``CalibrationLog.per_send``).
+    """
     contacts = events[events["event"] == "contact"][["row", "day", "channel", "message"]].reset_index(drop=True)
-    responses = events[events["event"].isin(("open", "click"))][["row", "day", "channel"]].drop_duplicates()
-    key = ["row", "day", "channel"]
+    key = ["row", "day"] if per_send else ["row", "day", "channel"]
+    responses = events[events["event"].isin(("open", "click"))][key].drop_duplicates()
     engaged = contacts[key].merge(responses.assign(engaged=True), on=key, how="left")["engaged"]
     contacts["engaged"] = engaged.fillna(False).to_numpy(bool)
     contacts["recent"] = _recent_contacts(contacts)

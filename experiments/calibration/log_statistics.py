@@ -115,7 +115,8 @@ def fatigue_slope(contacts: pd.DataFrame, segment_of: np.ndarray) -> Statistic:
 
 
 VISIT_EVENTS = frozenset({"visit", "open", "click"})
-"""Events that show a visit: the simulator's "visit" is an organic visit or an engaged contact."""
+"""Events that show a visit: the simulator's "visit" is an organic visit or an engaged contact.
+Organic visit rates need ``visit`` events themselves: a log of opens alone shows no organic visits."""
 RESPONSE_EVENTS = frozenset({"open", "click"})
 ARMS, DAYS = "arms", "days"
 """The two identification designs: never-contacted customers as controls (a randomised experiment),
@@ -185,7 +186,7 @@ def arm_statistics(
     control = arm == NO_CONTACT
     organic = summary if counterfactual is None else counterfactual
     organic_pool = control if counterfactual is None else np.ones(arm.size, bool)
-    visits, conversions = bool(VISIT_EVENTS & log.event_types), "conversion" in log.event_types
+    visits, conversions = "visit" in log.event_types, "conversion" in log.event_types
     controls = f"never-contacted customers ({int(control.sum()):,})"
 
     def baseline(column: str, members: np.ndarray, population: np.ndarray) -> np.ndarray:
@@ -303,7 +304,7 @@ def day_statistics(log: CalibrationLog, summary: pd.DataFrame) -> dict[Key, Stat
     segment = log.customers["segment"].to_numpy()
     table = days.contact_table
     table_segment = segment[table["row"].to_numpy()]
-    visits, conversions = bool(VISIT_EVENTS & log.event_types), "conversion" in log.event_types
+    visits, conversions = "visit" in log.event_types, "conversion" in log.event_types
     organic: dict[str, dict[str, Statistic]] = {"visited": {}, "converted": {}}
     for s in sorted(set(segment)):
         mine = segment == s

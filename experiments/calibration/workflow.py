@@ -8,6 +8,7 @@ log against the base scenario's vocabulary, the logging policy spec) and returns
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,13 @@ from journeylab.envs.scenario import Scenario
 from journeylab.errors import InputError
 from journeylab.experiments.calibration.fidelity import compare_logs, goodness_of_fit
 from journeylab.experiments.calibration.fit import Calibration, fit, simulate_log
-from journeylab.experiments.calibration.log import CalibrationLog, contact_table, customer_summary, read_log
+from journeylab.experiments.calibration.log import CalibrationLog, customer_summary, read_log
+from journeylab.experiments.calibration.mapping import LogMapping
 from journeylab.experiments.calibration.report import write_report
 from journeylab.experiments.tracking import TrackedRun
+
+IDENTIFIER = r"[a-z][a-z0-9_]{0,39}"
+"""A scenario name (``journeylab.envs.scenario.Identifier``)."""
 
 
 class CalibrationOptionsError(InputError):
@@ -40,8 +45,10 @@ class CalibrationOptions:
     seed: int = 0
     """Seed of the hold-out split and of the simulations."""
     stop_on_conversion: bool = False
-    """Replay: no further logged contacts once the simulated customer has bought (the logging
-    policy stopped at success)."""
+    """No further contacts once the simulated customer has bought (the logging policy stopped at
+    success): replayed ones skipped, or the re-run policy stopped."""
+    name: str | None = None
+    """The calibrated scenario's name (default ``BASE_calibrated``)."""
 
     def check(self) -> None:
         if not 0.0 <= self.holdout <= 0.9:
@@ -50,6 +57,8 @@ class CalibrationOptions:
             raise CalibrationOptionsError(f"--replicas: expected a positive integer, got {self.replicas}")
         if self.seed < 0:
             raise CalibrationOptionsError(f"--seed: expected a non-negative integer, got {self.seed}")
+        if self.name is not None and not re.fullmatch(IDENTIFIER, self.name):
+            raise CalibrationOptionsError(f"--name: expected lower-case letters, digits and '_', got {self.name!r}")
 
 
 @dataclass
@@ -99,17 +108,26 @@ def reference_inside(fitting: CalibrationLog, held_out: CalibrationLog) -> dict[
     """How many held-out quantities the fitting customers' own values land inside: the most any
     model fitted on them can expect, since the two samples differ by chance too."""
     summary = customer_summary(fitting.events, fitting.size, fitting.days)
-    rows = compare_logs(held_out, fitting, summary, contact_table(fitting.events))
+    rows = compare_logs(held_out, fitting, summary, fitting.contacts())
     inside = sum(r["verdict"] == "inside" for r in rows)
     return {"reference_inside": inside, "reference_inside_share": inside / max(len(rows), 1)}
 
 
-def calibrate(events: Path, customers: Path | None, base: Scenario, options: CalibrationOptions) -> CalibrationOutcome:
-    """Fit ``base`` to the log on the fitting customers and judge the fit on the held-out ones."""
+def calibrate(
+    events: Path,
+    customers: Path | None,
+    base: Scenario,
+    options: CalibrationOptions,
+    mapping: LogMapping | None = None,
+) -> CalibrationOutcome:
+    """Fit ``base`` to the log (translated by ``mapping``) on the fitting customers and judge the
+    fit on the held-out ones."""
     options.check()
     if options.policy is not None:
         policy_from_spec(options.policy, ScenarioParameters.compile(base), 0)
-    log = read_log(events, customers, base)
+    if mapping is not None:
+        mapping.check_targets(base)
+    log = read_log(events, customers, base, mapping)
     fitting, held = split(log.size, options.holdout, options.seed)
     if fitting.size < 2:
         raise CalibrationOptionsError(f"--holdout: leaves {fitting.size} customers to fit on")
@@ -117,6 +135,8 @@ def calibrate(events: Path, customers: Path | None, base: Scenario, options: Cal
         base, log.subset(fitting), options.replicas, options.seed, policy=options.policy,
         stop_on_conversion=options.stop_on_conversion,
     )  # fmt: skip
+    if options.name:
+        calibration.scenario["name"] = options.name
     judged = log.subset(held) if held.size else log.subset(fitting)
     replicas = max(options.replicas, 8)
     simulation = simulate_log(

@@ -28,12 +28,23 @@ def register(sub: Subcommands) -> None:
     h.add_argument("csv", type=Path, help="the Hillstrom CSV (e.g. ../shared/data/hillstrom.csv)")
     h.add_argument("--out", type=Path, required=True, help="folder for events.parquet and customers.parquet")
     h.set_defaults(handler=hillstrom_command)
+    b = kinds.add_parser("starbucks", help="the Starbucks rewards-app offer log (17,000 members, 30 days)")
+    b.add_argument("folder", type=Path, help="folder with transcript.json.gz, portfolio.json, profile.json")
+    b.add_argument("--out", type=Path, required=True, help="folder for events.parquet and customers.parquet")
+    b.set_defaults(handler=starbucks_command)
 
     p = sub.add_parser("calibrate", help="fit a scenario to an event log, with a fidelity report on held-out customers")
     p.add_argument("events", type=Path, help="event log (parquet, CSV or JSON lines; DESIGN.md schema)")
     p.add_argument("--customers", type=Path, default=None, help="customer table with customer_id and segment")
+    p.add_argument(
+        "--mapping",
+        type=Path,
+        default=None,
+        help="YAML translating the log's events, channels, messages and customer attributes into the base scenario's",
+    )
     p.add_argument("--base", required=True, help="the scenario to start from (preset name or YAML)")
     p.add_argument("--out", type=Path, required=True, help="where to write the calibrated scenario (.yaml)")
+    p.add_argument("--name", default=None, help="the calibrated scenario's name (default: BASE_calibrated)")
     p.add_argument("--report", type=Path, default=None, help="folder for fidelity.json, report.md and figures")
     p.add_argument("--holdout", type=float, default=0.3, help="share of customers held out of fitting (default 0.3)")
     p.add_argument("--replicas", type=int, default=4, help="simulated copies of each customer per round (default 4)")
@@ -57,15 +68,27 @@ def hillstrom_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def starbucks_command(args: argparse.Namespace) -> int:
+    from journeylab.experiments.calibration.starbucks import convert_folder
+
+    events, customers = convert_folder(args.folder, args.out)
+    print(f"wrote {events} and {customers}")
+    return 0
+
+
 def calibrate_command(args: argparse.Namespace) -> int:
     from journeylab.envs.scenario import load_scenario
+    from journeylab.experiments.calibration.mapping import LogMapping
     from journeylab.experiments.calibration.workflow import CalibrationOptions, calibrate
 
     if args.out.suffix not in (".yaml", ".yml"):
         raise UsageError(f"--out: expected a .yaml file, got '{args.out}'")
-    options = CalibrationOptions(args.holdout, args.replicas, args.policy, args.seed, args.stop_on_conversion)
+    options = CalibrationOptions(
+        args.holdout, args.replicas, args.policy, args.seed, args.stop_on_conversion, args.name
+    )
     options.check()
-    outcome = calibrate(args.events, args.customers, load_scenario(args.base), options)
+    mapping = LogMapping.load(args.mapping) if args.mapping else None
+    outcome = calibrate(args.events, args.customers, load_scenario(args.base), options, mapping)
     _write(outcome, args)
     _print(outcome, args)
     print(outcome.summary_line(), file=sys.stderr)
