@@ -115,61 +115,71 @@ def read_frame(path: str | Path) -> pd.DataFrame:
 
 
 class EventRecorder:
-    """Collects a simulated cohort's events day by day, in the event-log schema."""
+    """Collects a simulated cohort's events day by day, in the event-log schema.
+
+    Each day adds index arrays only; the table is built once, in ``to_frame`` (building a small
+    frame per event type per day cost more than the simulation itself).
+    """
+
+    ORDER: tuple[str, ...] = ("contact", "open", "conversion", "visit", "conversion", "unsubscribe", "churn")
+    """A day's event kinds in the order they are recorded (contact conversions before organic ones)."""
 
     def __init__(self, channels: tuple[str, ...], messages: tuple[str, ...], customer_ids: np.ndarray) -> None:
-        self.channels = np.array(channels, dtype=object)
-        self.messages = np.array(messages, dtype=object)
+        self.channels = np.array([*channels, None], dtype=object)  # index -1: no channel
+        self.messages = np.array([*messages, None], dtype=object)
         self.customer_ids = np.array([str(i) for i in customer_ids], dtype=object)
-        self._parts: list[pd.DataFrame] = []
+        self._parts: list[tuple[np.ndarray, ...]] = []
 
     def record(self, day: int, outcome: DayOutcome, message: np.ndarray, propensity: np.ndarray | None = None) -> None:
         """One day of ``outcome`` for every customer; ``message`` is each contact's message index."""
         channel = outcome.contacted_channel
         contacted = np.flatnonzero(channel >= 0)
         organic = (outcome.conversions - outcome.contact_converted) > 0
-        parts = [
-            self._rows(day, "contact", contacted, channel, message, decision=True, propensity=propensity),
-            self._rows(day, "open", np.flatnonzero(outcome.engaged), channel, message),
-            self._rows(
-                day, "conversion", np.flatnonzero(outcome.contact_converted), channel, message, outcome.contact_value
-            ),
-            self._rows(day, "visit", np.flatnonzero(outcome.visited & ~outcome.engaged), None, None),
-            self._rows(day, "conversion", np.flatnonzero(organic), None, None, outcome.purchase_value),
-            self._rows(day, "unsubscribe", np.flatnonzero(outcome.unsubscribes > 0), channel, None),
-            self._rows(day, "churn", np.flatnonzero(outcome.churned), None, None),
+        kinds = [
+            (contacted, channel, message, None),
+            (np.flatnonzero(outcome.engaged), channel, message, None),
+            (np.flatnonzero(outcome.contact_converted), channel, message, outcome.contact_value),
+            (np.flatnonzero(outcome.visited & ~outcome.engaged), None, None, None),
+            (np.flatnonzero(organic), None, None, outcome.purchase_value),
+            (np.flatnonzero(outcome.unsubscribes > 0), channel, None, None),
+            (np.flatnonzero(outcome.churned), None, None, None),
         ]
-        self._parts.extend(p for p in parts if len(p))
-
-    def _rows(
-        self,
-        day: int,
-        event: str,
-        rows: np.ndarray,
-        channel: np.ndarray | None,
-        message: np.ndarray | None,
-        value: np.ndarray | None = None,
-        decision: bool = False,
-        propensity: np.ndarray | None = None,
-    ) -> pd.DataFrame:
-        ids = self.customer_ids[rows]
-        return pd.DataFrame(
-            {
-                "customer_id": ids,
-                "day": np.full(rows.size, day, np.int64),
-                "event": event,
-                "channel": self.channels[channel[rows]] if channel is not None else None,
-                "message": self.messages[message[rows]] if message is not None else None,
-                "value": value[rows].astype(np.float64) if value is not None else 0.0,
-                "decision_id": [f"sim-{c}-{day}" for c in ids] if decision else None,
-                "propensity": propensity[rows].astype(np.float64) if propensity is not None and decision else np.nan,
-            }
-        )
+        for kind, (rows, channels, messages, values) in enumerate(kinds):
+            if rows.size == 0:
+                continue
+            none = np.full(rows.size, -1, np.int64)
+            self._parts.append(
+                (
+                    np.full(rows.size, day, np.int64),
+                    np.full(rows.size, kind, np.int8),
+                    rows,
+                    channels[rows].astype(np.int64) if channels is not None else none,
+                    messages[rows].astype(np.int64) if messages is not None else none,
+                    values[rows].astype(np.float64) if values is not None else np.zeros(rows.size),
+                    propensity[rows].astype(np.float64) if propensity is not None and kind == 0 else np.full(rows.size, np.nan),  # fmt: skip
+                )
+            )
 
     def to_frame(self) -> pd.DataFrame:
         if not self._parts:
             return validate_events(pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS}))
-        frame = pd.concat(self._parts, ignore_index=True)
+        day, kind, rows, channel, message, value, propensity = (np.concatenate(a) for a in zip(*self._parts, strict=True))  # fmt: skip
+        ids = self.customer_ids[rows]
+        decision = np.full(rows.size, None, dtype=object)
+        contact = kind == 0
+        decision[contact] = [f"sim-{c}-{d}" for c, d in zip(ids[contact], day[contact], strict=True)]
+        frame = pd.DataFrame(
+            {
+                "customer_id": ids,
+                "day": day,
+                "event": np.array(self.ORDER, dtype=object)[kind],
+                "channel": pd.Series(self.channels[channel], dtype=object),
+                "message": pd.Series(self.messages[message], dtype=object),
+                "value": value,
+                "decision_id": pd.Series(decision, dtype=object),
+                "propensity": propensity,
+            }
+        )
         return frame.sort_values(["day", "customer_id"], kind="stable", ignore_index=True)
 
 

@@ -351,7 +351,7 @@ def _update(document: dict[str, Any], keys: list[Key], observed: dict[Key, Stati
     level = _conversion_level(keys, observed, simulated)
     for key in keys:
         sim = simulated.get(key)
-        if sim is None or sim.value <= 0:
+        if sim is None:
             continue
         target = observed[key].value / level if key[0] == "segment_conversion" else observed[key].value
         target = max(target, 0.0)  # no effect in the log: the parameter goes to its bound, 0
@@ -405,12 +405,25 @@ def _normalise_conversion(document: dict[str, Any], keys: list[Key], log: Calibr
         _set(document, ("messages", m, "conversion_rate"), _get(document, ("messages", m, "conversion_rate")) * mean)
 
 
+MAX_STEP = 4.0
+"""The largest factor a parameter moves by in one round. A statistic near zero — a message's effect
+while its conversion rate is still about 0 — makes observed / simulated explode (the Starbucks
+log's informational offers drove ``value`` to 38,000 in seven rounds); a bounded step keeps the
+fixed-point iteration stable without slowing it where the map is near-proportional."""
+START = 1e-3
+"""Where a parameter at 0 starts when the log shows the effect it drives (a rescaling cannot leave 0)."""
+
+
 def _next_value(key: Key, old: float, observed: float, simulated: float) -> float:
-    """Rescale by observed / simulated; a spread moves on the variance scale, where the customer's
-    own value spread (``value_sigma``) and the order's add: σ² = σ_value² + σ_order²."""
+    """Rescale by observed / simulated, by at most ``MAX_STEP``; a spread moves on the variance
+    scale, where the customer's own value spread (``value_sigma``) and the order's add:
+    σ² = σ_value² + σ_order². No effect in the log sends the parameter to its bound, 0."""
     if key[0] == "spend_spread":
         return float(np.sqrt(max(old**2 + observed**2 - simulated**2, 1e-6)))
-    return (old if old > 0 else 1e-4) * observed / simulated
+    if observed <= 0:
+        return 0.0
+    ratio = observed / simulated if simulated > 0 else MAX_STEP  # too small to show yet: grow
+    return (old if old > 0 else START) * float(np.clip(ratio, 1 / MAX_STEP, MAX_STEP))
 
 
 def _interval(key: Key, value: float, stat: Statistic, replicas: int, slope: float | None) -> tuple[float, float]:

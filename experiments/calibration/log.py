@@ -52,6 +52,8 @@ class CalibrationLog:
     """Whether the log records responses per send, not per channel (its opens and clicks carry no
     channel, as when one offer goes out on several channels at once): a contact is then engaged
     when its customer responded that day on any channel, in the real log and in its simulation."""
+    merged: int = 0
+    """Same-day contacts merged into one (``one_contact_a_day``)."""
 
     def contacts(self) -> pd.DataFrame:
         """``contact_table`` of this log's events, at its response level."""
@@ -70,7 +72,13 @@ class CalibrationLog:
         events["row"] = renumber[events["row"].to_numpy()]
         customers = self.customers.iloc[rows].reset_index(drop=True)
         return CalibrationLog(
-            events.reset_index(drop=True), customers, self.days, self.event_types, self.segmented, self.per_send
+            events.reset_index(drop=True),
+            customers,
+            self.days,
+            self.event_types,
+            self.segmented,
+            self.per_send,
+            self.merged,
         )
 
 
@@ -123,11 +131,30 @@ def build_log(events: pd.DataFrame, customers: pd.DataFrame | None, scenario: Sc
     _check_contacts(events, scenario)
     if events.empty:
         raise CalibrationInputError("the event log is empty")
+    events, merged = one_contact_a_day(events, list(scenario.channels))
     customers = customers.reset_index(drop=True).assign(arm=arms_of(events, len(customers)))
     days = int(events["day"].max()) + 1
     responses = events[events["event"].isin(("open", "click"))]
     per_send = bool(len(responses)) and bool(responses["channel"].isna().all())
-    return CalibrationLog(events, customers, days, frozenset(events["event"].unique()), segmented, per_send)
+    event_types = frozenset(events["event"].unique())
+    return CalibrationLog(events, customers, days, event_types, segmented, per_send, merged)
+
+
+def one_contact_a_day(events: pd.DataFrame, channel_order: list[str]) -> tuple[pd.DataFrame, int]:
+    """``events`` with at most one contact per customer and day, and how many were merged away.
+
+    The simulator sends a customer at most one contact a day (one action per day), so a log that
+    sends one offer on several channels at once is read as one contact: on the channel that
+    comes first in the scenario's channel order. The real log and its simulation then hold the
+    same contacts, which the fit and the fidelity report compare like for like.
+    """
+    contact = (events["event"] == "contact").to_numpy()
+    rank = events["channel"].map({c: i for i, c in enumerate(channel_order)}).to_numpy(float)
+    order = np.lexsort((rank, events["day"].to_numpy(), events["row"].to_numpy()))
+    ranked = events.iloc[order]
+    later = ranked[contact[order]].duplicated(["row", "day"], keep="first")
+    drop = ranked[contact[order]].index[later.to_numpy()]
+    return events.drop(index=drop), int(len(drop))
 
 
 def read_log(

@@ -97,21 +97,36 @@ def rate_per(events: int, exposure: float, units: int, source: str = "") -> Stat
 
 
 def fatigue_slope(contacts: pd.DataFrame, segment_of: np.ndarray) -> Statistic:
-    """Minus the log-relative-risk of engagement per recent contact (higher: more fatigue)."""
+    """Minus the log-relative-risk of engagement per recent contact (higher: more fatigue).
+
+    Fitted on contacts grouped by (segment × message, recent contacts): the Poisson likelihood of
+    group sums with the group's size as exposure has the same maximum as the per-contact one, and
+    the robust (HC0) covariance is rebuilt exactly from group sums — Σ(y − μ)² = Σy² − 2μΣy + nμ² —
+    so the statistic equals the per-contact GLM's at a fraction of the cost (hundreds of groups,
+    not hundreds of thousands of rows).
+    """
     import statsmodels.api as sm
 
     cells = pd.factorize(pd.Series(segment_of[contacts["row"].to_numpy()]) + "|" + contacts["message"].to_numpy())[0]
-    design = np.zeros((len(contacts), cells.max() + 2))
-    design[np.arange(len(contacts)), cells] = 1.0
-    design[:, -1] = contacts["recent"].to_numpy()
     engaged = contacts["engaged"].to_numpy(float)
+    frame = pd.DataFrame({"cell": cells, "recent": contacts["recent"].to_numpy(), "y": engaged, "y2": engaged**2})
+    groups = frame.groupby(["cell", "recent"], sort=True).agg(y=("y", "sum"), y2=("y2", "sum"), n=("y", "size"))
+    cell, recent = (groups.index.get_level_values(i).to_numpy() for i in (0, 1))
+    design = np.zeros((len(groups), cells.max(initial=0) + 2))
+    design[np.arange(len(groups)), cell] = 1.0
+    design[:, -1] = recent
+    y, y2, n = groups["y"].to_numpy(), groups["y2"].to_numpy(), groups["n"].to_numpy(float)
     try:
-        fit = sm.GLM(engaged, design, family=sm.families.Poisson()).fit(cov_type="HC0")
+        fit = sm.GLM(y, design, family=sm.families.Poisson(), exposure=n).fit()
+        rate = fit.mu / n
+        bread = np.linalg.inv(design.T @ (design * (n * rate)[:, None]))
+        squares = y2 - 2 * rate * y + n * rate**2
+        covariance = bread @ (design.T @ (design * squares[:, None])) @ bread
     except (ValueError, np.linalg.LinAlgError):  # a degenerate design: not identified
         return Statistic(0.0, float("inf"), len(contacts), int(engaged.sum()), "a degenerate design")
     repeated = int((contacts["recent"].to_numpy() > 0).sum())
     source = f"engagement of contacts with others on the channel in the week before ({repeated:,})"
-    return Statistic(-float(fit.params[-1]), float(fit.bse[-1]), repeated, int(engaged.sum()), source)
+    return Statistic(-float(fit.params[-1]), float(np.sqrt(covariance[-1, -1])), repeated, int(engaged.sum()), source)
 
 
 VISIT_EVENTS = frozenset({"visit", "open", "click"})

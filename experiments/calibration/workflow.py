@@ -20,7 +20,7 @@ from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import Scenario
 from journeylab.errors import InputError
 from journeylab.experiments.calibration.fidelity import compare_logs, goodness_of_fit
-from journeylab.experiments.calibration.fit import Calibration, fit, simulate_log
+from journeylab.experiments.calibration.fit import ITERATIONS, Calibration, fit, simulate_log
 from journeylab.experiments.calibration.log import CalibrationLog, customer_summary, read_log
 from journeylab.experiments.calibration.mapping import LogMapping
 from journeylab.experiments.calibration.report import write_report
@@ -49,6 +49,8 @@ class CalibrationOptions:
     success): replayed ones skipped, or the re-run policy stopped."""
     name: str | None = None
     """The calibrated scenario's name (default ``BASE_calibrated``)."""
+    iterations: int = ITERATIONS
+    """Fixed-point rounds (simulate, compare, rescale)."""
 
     def check(self) -> None:
         if not 0.0 <= self.holdout <= 0.9:
@@ -57,6 +59,8 @@ class CalibrationOptions:
             raise CalibrationOptionsError(f"--replicas: expected a positive integer, got {self.replicas}")
         if self.seed < 0:
             raise CalibrationOptionsError(f"--seed: expected a non-negative integer, got {self.seed}")
+        if not 1 <= self.iterations <= 100:
+            raise CalibrationOptionsError(f"--iterations: expected an integer in [1, 100], got {self.iterations}")
         if self.name is not None and not re.fullmatch(IDENTIFIER, self.name):
             raise CalibrationOptionsError(f"--name: expected lower-case letters, digits and '_', got {self.name!r}")
 
@@ -132,7 +136,7 @@ def calibrate(
     if fitting.size < 2:
         raise CalibrationOptionsError(f"--holdout: leaves {fitting.size} customers to fit on")
     calibration = fit(
-        base, log.subset(fitting), options.replicas, options.seed, policy=options.policy,
+        base, log.subset(fitting), options.replicas, options.seed, options.iterations, options.policy,
         stop_on_conversion=options.stop_on_conversion,
     )  # fmt: skip
     if options.name:
@@ -153,9 +157,10 @@ def calibrate(
     replayed = f"logging policy {options.policy}" if options.policy else "logged contacts replayed exactly"
     if options.stop_on_conversion and not options.policy:
         replayed += ", stopping at a simulated purchase"
+    merged = f" · {log.merged:,} same-day contacts merged into one (one contact a day)" if log.merged else ""
     header = (
         f"{events} · {log.size:,} customers ({fitting.size:,} fitted) · {log.days} days · "
-        f"compared on {which} · {replayed}"
+        f"compared on {which} · {replayed}{merged}"
     )
     return CalibrationOutcome(calibration, rows, fit_stats, header, str(events), options)
 

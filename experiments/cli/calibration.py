@@ -50,6 +50,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--replicas", type=int, default=4, help="simulated copies of each customer per round (default 4)")
     p.add_argument("--policy", default=None, help="the logging policy, if known (default: replay the logged contacts)")
     p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the simulations")
+    p.add_argument("--iterations", type=int, default=6, help="fitting rounds: simulate, compare, rescale (default 6)")
     p.add_argument(
         "--stop-on-conversion",
         action="store_true",
@@ -84,7 +85,13 @@ def calibrate_command(args: argparse.Namespace) -> int:
     if args.out.suffix not in (".yaml", ".yml"):
         raise UsageError(f"--out: expected a .yaml file, got '{args.out}'")
     options = CalibrationOptions(
-        args.holdout, args.replicas, args.policy, args.seed, args.stop_on_conversion, args.name
+        holdout=args.holdout,
+        replicas=args.replicas,
+        policy=args.policy,
+        seed=args.seed,
+        stop_on_conversion=args.stop_on_conversion,
+        name=args.name,
+        iterations=args.iterations,
     )
     options.check()
     mapping = LogMapping.load(args.mapping) if args.mapping else None

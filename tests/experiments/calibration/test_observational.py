@@ -233,3 +233,30 @@ def test_parameters_are_recovered_without_a_control_arm_from_logs_of_a_reacting_
     assert missed <= binom.ppf(0.99, parameters, 0.05), f"{missed} of {parameters} true values outside their interval"
     assert all(abs(v - 0.02) < 0.01 for v in moved)  # from the perturbed 0.04 back to the truth
     assert dose_rows >= 6 * 30 and dose_inside / dose_rows >= 0.8
+
+
+def test_the_grouped_fatigue_fit_equals_the_per_contact_glm_with_robust_errors() -> None:
+    import statsmodels.api as sm
+
+    from journeylab.experiments.calibration.log_statistics import fatigue_slope
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    contacts = pd.DataFrame(
+        {
+            "row": rng.integers(0, 300, n),
+            "message": rng.choice(["a", "b", "c"], n),
+            "recent": rng.integers(0, 6, n),
+        }
+    )
+    segment_of = rng.choice(["s1", "s2"], 300).astype(object)
+    contacts["engaged"] = rng.random(n) < 0.4 * np.exp(-0.15 * contacts["recent"])
+    grouped = fatigue_slope(contacts, segment_of)
+    cells = pd.factorize(pd.Series(segment_of[contacts["row"]]) + "|" + contacts["message"])[0]
+    design = np.zeros((n, cells.max() + 2))
+    design[np.arange(n), cells] = 1.0
+    design[:, -1] = contacts["recent"]
+    full = sm.GLM(contacts["engaged"].to_numpy(float), design, family=sm.families.Poisson()).fit(cov_type="HC0")
+    assert grouped.value == pytest.approx(-full.params[-1], rel=1e-6)
+    assert grouped.se == pytest.approx(full.bse[-1], rel=1e-6)
+    assert 0.05 < grouped.value < 0.3  # the slope drawn: 0.15
