@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast pytest lint format bench bench-learning clean
+.PHONY: install demo test test-fast pytest lint format bench bench-learning calibrate-starbucks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,16 @@ bench: $(STAMP)  ## CLI start (~10 s), simulator (~2 min), RLlib stock vs bulk (
 
 bench-learning: $(STAMP)  ## does learning win? every preset and variants, 10 min of training each (~2.5 h; MINUTES=3 for a quick pass)
 	$(PY) benchmarks/bench_learning.py --minutes $(or $(MINUTES),10)
+
+STARBUCKS ?= ../shared/data/starbucks
+
+calibrate-starbucks: $(STAMP)  ## refit the starbucks_offers preset and its committed fidelity report from the Starbucks log (~4 min)
+	$(VENV)/bin/journeylab data starbucks $(STARBUCKS) --out out/starbucks
+	$(VENV)/bin/journeylab calibrate out/starbucks/events.parquet --customers out/starbucks/customers.parquet \
+		--mapping configs/calibration/starbucks_mapping.yaml --base configs/calibration/starbucks_base.yaml \
+		--name starbucks_offers --iterations 10 --no-mlflow \
+		--out configs/scenarios/starbucks_offers.yaml --report docs/calibration/starbucks_offers; \
+	status=$$?; [ $$status -eq 0 ] || [ $$status -eq 3 ]  # 3: written, but the fit fails its joint test (see the report)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist

@@ -45,7 +45,6 @@ from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.random_streams import uniforms
 from journeylab.envs.record import GoldenRecord
 
-ENGAGE_CAP = np.float32(0.95)
 RESPONSE_WORD = 8
 """First word of the contact-keyed response stream (day-keyed draws use words 1–5)."""
 HAZARD_CAP = np.float32(0.5)
@@ -176,7 +175,7 @@ def _response_probabilities(
     p_engage *= params.messages.relevance.reshape(-1)[msg * 3 + stage]
     p_engage *= params.segments.message_affinity.reshape(-1)[record.segment[rows] * n_messages + msg]
     p_engage *= np.exp(-params.channels.fatigue_response[ch] * fatigue)
-    np.clip(p_engage, 0.0, ENGAGE_CAP, out=p_engage)
+    np.clip(p_engage, 0.0, np.float32(params.scenario.dynamics.engage_cap), out=p_engage)
     rate = params.messages.conversion_rate[msg] * params.segments.contact_conversion[record.segment[rows]]
     p_convert = p_engage * np.clip(rate * hidden.intent[rows], 0.0, 1.0)
     p_unsub = params.channels.unsubscribe_rate[ch] * (1.0 + params.channels.unsubscribe_fatigue[ch] * fatigue)

@@ -156,7 +156,9 @@ class EventRecorder:
                     channels[rows].astype(np.int64) if channels is not None else none,
                     messages[rows].astype(np.int64) if messages is not None else none,
                     values[rows].astype(np.float64) if values is not None else np.zeros(rows.size),
-                    propensity[rows].astype(np.float64) if propensity is not None and kind == 0 else np.full(rows.size, np.nan),  # fmt: skip
+                    propensity[rows].astype(np.float64)
+                    if propensity is not None and kind == 0
+                    else np.full(rows.size, np.nan),
                 )
             )
 

@@ -172,6 +172,11 @@ class CustomerDynamics(StrictModel):
     """Hazard multiplier exp(sensitivity * (segment satisfaction - satisfaction))."""
     churn_fatigue_sensitivity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.05
     """Hazard multiplier (1 + sensitivity * total fatigue)."""
+    engage_cap: Annotated[float, Field(ge=0.5, le=0.999)] = 0.95
+    """Highest P(engage) of one contact. A contact that stands for one offer sent on several
+    channels at once (``journeylab.experiments.calibration.log.one_contact_a_day``) can be seen
+    more often than any single channel's message: the Starbucks log's four-channel offers are
+    viewed 96–97% of the time."""
 
 
 class Cap(StrictModel):

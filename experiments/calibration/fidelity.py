@@ -6,8 +6,9 @@ times — and each observed quantity is set beside its simulated value, overall 
 
 - per arm (``none`` = never contacted, or the message sent): visit rate, conversion rate, spend
   per customer; per contacted arm, the uplift of each over ``none``;
-- when the log has them: engagement per contact per message, unsubscribes per contact per
-  channel, and churn per customer;
+- when the log has them: engagement per contact per message, conversions per contact per
+  message (when the log attributes conversions to messages: an offer's completion rate),
+  unsubscribes per contact per channel, and churn per customer;
 - the dose-response, per channel: customers grouped by how many contacts they received on it
   (``DOSES``), and per group the share who converted, engagement per contact and the share who
   unsubscribed — a simulator that responds to the first contact like the log but not to the
@@ -176,6 +177,8 @@ def compare_logs(
         rows += _uplift_rows(group, o, s, arms, metrics)
         if {"open", "click"} & observed.event_types:
             rows += _contact_rows(group, oc, sc, "engaged", "message", "engagement_per_contact")
+        if observed.attributed:
+            rows += _contact_rows(group, oc, sc, "converted", "message", "conversion_per_contact")
         if "unsubscribe" in observed.event_types:
             rows += _contact_rows(group, oc, sc, "unsubscribed", "channel", "unsubscribes_per_contact")
         if "churn" in observed.event_types:

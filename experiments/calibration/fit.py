@@ -53,6 +53,7 @@ from journeylab.experiments.calibration.log_statistics import (
     ARMS,
     MIN_EVENTS,
     MIN_UNITS,
+    RESPONSE_EVENTS,
     Key,
     Statistic,
     design_of,
@@ -263,7 +264,7 @@ def simulate_log(
     customers = pd.concat([log.customers] * replicas, ignore_index=True)
     if policy:
         customers["arm"] = arms_of(events, len(customers))
-    replay = CalibrationLog(events, customers, log.days, log.event_types, log.segmented, log.per_send)
+    replay = dataclasses.replace(log, events=events, customers=customers)
     counterfactual = customer_summary(_as_recorded(pd.concat(silent, ignore_index=True), log), replay.size, log.days)
     summary = customer_summary(events, replay.size, log.days)
     return SimulatedLog(replay, summary, replay.contacts(), counterfactual, _replay_counts(replays, rows.size))
@@ -271,12 +272,20 @@ def simulate_log(
 
 def _as_recorded(events: pd.DataFrame, log: CalibrationLog) -> pd.DataFrame:
     """The simulated events a log like ``log`` would hold: only the event types it records (a log
-    without churn events does not show churn; one without visits shows no visits), and, when it
-    records responses per send, opens and clicks without a channel."""
+    without churn events does not show churn; one without visits shows no visits; one with visits
+    but no opens shows an engaged contact as the visit it is), and, when it
+    records responses per send, opens and clicks without a channel; when it does not attribute
+    conversions to messages, conversions without one."""
+    responses = events["event"].isin(("open", "click")).to_numpy()
+    if "visit" in log.event_types and not RESPONSE_EVENTS & log.event_types:  # Hillstrom: a click is a visit
+        events = events.assign(event=events["event"].where(~responses, "visit"))
     events = events[events["event"].isin(log.event_types | {"contact"})]
     if log.per_send:
         responses = events["event"].isin(("open", "click")).to_numpy()
         events = events.assign(channel=events["channel"].where(~responses, None))
+    if not log.attributed:
+        conversions = (events["event"] == "conversion").to_numpy()
+        events = events.assign(message=events["message"].where(~conversions, None))
     return events
 
 

@@ -53,7 +53,9 @@ class CalibrationLog:
     channel, as when one offer goes out on several channels at once): a contact is then engaged
     when its customer responded that day on any channel, in the real log and in its simulation."""
     merged: int = 0
-    """Same-day contacts merged into one (``one_contact_a_day``)."""
+    """Same-day contacts merged into one in the whole log (``one_contact_a_day``)."""
+    attributed: bool = False
+    """Whether the log's conversions name the message that caused them (a contact's own response)."""
 
     def contacts(self) -> pd.DataFrame:
         """``contact_table`` of this log's events, at its response level."""
@@ -79,6 +81,7 @@ class CalibrationLog:
             self.segmented,
             self.per_send,
             self.merged,
+            self.attributed,
         )
 
 
@@ -137,7 +140,8 @@ def build_log(events: pd.DataFrame, customers: pd.DataFrame | None, scenario: Sc
     responses = events[events["event"].isin(("open", "click"))]
     per_send = bool(len(responses)) and bool(responses["channel"].isna().all())
     event_types = frozenset(events["event"].unique())
-    return CalibrationLog(events, customers, days, event_types, segmented, per_send, merged)
+    attributed = bool(((events["event"] == "conversion") & events["message"].notna()).any())
+    return CalibrationLog(events, customers, days, event_types, segmented, per_send, merged, attributed)
 
 
 def one_contact_a_day(events: pd.DataFrame, channel_order: list[str]) -> tuple[pd.DataFrame, int]:
@@ -154,7 +158,7 @@ def one_contact_a_day(events: pd.DataFrame, channel_order: list[str]) -> tuple[p
     ranked = events.iloc[order]
     later = ranked[contact[order]].duplicated(["row", "day"], keep="first")
     drop = ranked[contact[order]].index[later.to_numpy()]
-    return events.drop(index=drop), int(len(drop))
+    return events.drop(index=drop), len(drop)
 
 
 def read_log(
@@ -235,18 +239,28 @@ def customer_summary(events: pd.DataFrame, customers: int, days: int) -> pd.Data
 
 
 def contact_table(events: pd.DataFrame, per_send: bool = False) -> pd.DataFrame:
-    """One row per contact: ``row``, ``day``, ``channel``, ``message``, ``engaged`` and ``recent`` contacts.
+    """One row per contact: ``row``, ``day``, ``channel``, ``message``, ``engaged``, ``converted``,
+    ``spend`` (of the conversions attributed to it) and ``recent`` contacts.
 
     ``engaged``: an open or click on the same customer, day and channel — or, ``per_send``, on the
-    same customer and day on any channel (``CalibrationLog.per_send``).
+    same customer and day on any channel (``CalibrationLog.per_send``). ``converted``: a
+    conversion the log attributes to the contact's message on its day (``CalibrationLog.attributed``).
     """
     contacts = events[events["event"] == "contact"][["row", "day", "channel", "message"]].reset_index(drop=True)
     key = ["row", "day"] if per_send else ["row", "day", "channel"]
-    responses = events[events["event"].isin(("open", "click"))][key].drop_duplicates()
-    engaged = contacts[key].merge(responses.assign(engaged=True), on=key, how="left")["engaged"]
-    contacts["engaged"] = engaged.fillna(False).to_numpy(bool)
+    contacts["engaged"] = _has(contacts, events[events["event"].isin(("open", "click"))], key)
+    conversions = events[(events["event"] == "conversion") & events["message"].notna()]
+    contacts["converted"] = _has(contacts, conversions, ["row", "day", "message"])
+    spend = conversions.groupby(["row", "day", "message"])["value"].sum().rename("spend").reset_index()
+    contacts["spend"] = contacts[["row", "day", "message"]].merge(spend, how="left")["spend"].fillna(0.0).to_numpy()
     contacts["recent"] = _recent_contacts(contacts)
     return contacts
+
+
+def _has(contacts: pd.DataFrame, events: pd.DataFrame, key: list[str]) -> np.ndarray:
+    """For each contact, whether ``events`` hold one with the same ``key``."""
+    found = contacts[key].merge(events[key].drop_duplicates().assign(found=True), on=key, how="left")["found"]
+    return found.fillna(False).to_numpy(bool)
 
 
 def _recent_contacts(contacts: pd.DataFrame) -> np.ndarray:

@@ -154,10 +154,14 @@ def statistics(
 
     Only event types the log records are used: a log without visits informs no visit rate, one
     without conversions no conversion or spend parameter. ``design`` (``design_of`` the real log,
-    the same for its simulation) picks the controls — see ``arm_statistics`` and ``day_statistics``.
+    the same for its simulation) picks the controls — see ``arm_statistics`` and ``day_statistics``
+    — unless the log attributes conversions to the messages that caused them: then a contact's
+    effect is read off its own conversions (``attributed_statistics``).
     """
     out = day_statistics(log, summary) if design == DAYS else arm_statistics(log, summary, counterfactual)
     segment = log.customers["segment"].to_numpy()
+    if log.attributed and "conversion" in log.event_types:
+        out.update(attributed_statistics(contacts, segment))
     if "churn" in log.event_types:
         churned, observed = summary["churned"].to_numpy(), summary["days_observed"].to_numpy()
         for s in sorted(set(segment)):
@@ -180,6 +184,28 @@ def statistics(
             out[("unsubscribe", c)] = rate_per(unsubscribes, float(on_channel.sum()), int(on_channel.sum()), "unsubscribes per contact on the channel")  # fmt: skip
         if responses:
             out[("fatigue", c)] = fatigue_slope(contacts[on_channel], segment)
+    return out
+
+
+def attributed_statistics(contacts: pd.DataFrame, segment_of: np.ndarray) -> dict[Key, Statistic]:
+    """A contact's effect from the conversions the log attributes to it (an offer's completions).
+
+    Per message: conversions per contact (``conversion_rate``) and attributed spend per contact
+    (``value``); per segment: conversions per contact over all messages (``contact_conversion``) —
+    binomial and mean MLEs. No control group and no organic baseline are needed: the log says
+    which purchases the contact caused.
+    """
+    out: dict[Key, Statistic] = {}
+    converted, spend = contacts["converted"].to_numpy(), contacts["spend"].to_numpy(float)
+    message, segment = contacts["message"].to_numpy(), segment_of[contacts["row"].to_numpy()]
+    source = "conversions the log attributes to the message, per contact ({:,})"
+    for m in sorted(set(message)):
+        mine = message == m
+        out[("conversion_uplift", m)] = rate_per(int(converted[mine].sum()), float(mine.sum()), int(mine.sum()), source.format(int(mine.sum())))  # fmt: skip
+        out[("spend_uplift", m)] = mean_of(spend[mine], int(converted[mine].sum()), source.format(int(mine.sum())))
+    for s in sorted(set(segment)):
+        mine = segment == s
+        out[("segment_conversion", s)] = rate_per(int(converted[mine].sum()), float(mine.sum()), int(mine.sum()), source.format(int(mine.sum())))  # fmt: skip
     return out
 
 

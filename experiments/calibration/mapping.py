@@ -162,12 +162,17 @@ class LogMapping:
         unmatched = segment.isna().to_numpy()
         if unmatched.any():
             row = int(np.flatnonzero(unmatched)[0])
-            values = {c: table[c].iloc[row] for c in columns}
+            values = {c: _plain(table[c].iloc[row]) for c in columns}
             raise MappingError(
                 f"mapping segments: customer {table['customer_id'].iloc[row]!r} (row {row}, {values}) matches no rule; "
                 f"add a rule for it (segments: {list(scenario.segments)}) or a last rule without 'when'"
             )
         return table.assign(segment=segment.astype(str))
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (for messages a user reads)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _segment_rules(rules: Any, source: str) -> tuple[SegmentRule, ...]:

@@ -11,8 +11,9 @@ from journeylab.envs.scenario import ScenarioError, apply_overrides, load_scenar
 from tests.helpers import PRESETS
 
 
-def test_every_preset_loads_and_has_all_six_expected() -> None:
+def test_every_preset_loads_and_has_all_seven_expected() -> None:
     assert set(PRESETS) == {
+        "starbucks_offers",
         "telecom_retention",
         "telecom_email",
         "retail_onboarding",

@@ -118,12 +118,21 @@ def test_event_types_the_log_does_not_record_are_neither_fitted_nor_scored(tmp_p
 
 
 def test_without_a_control_arm_quiet_days_identify_and_the_report_says_so() -> None:
-    scenario, events, customers = _log("retail_onboarding", "rule_journey", 800, 8)
+    _scenario, events, customers = _log("retail_onboarding", "rule_journey", 800, 8)
+    scenario = load_scenario("retail_onboarding", SHORT)
     log = build_log(events, customers, scenario)
     assert design_of(log) == DAYS  # a reacting policy leaves almost nobody uncontacted
+    assert log.attributed  # the simulator's log names the message of a contact's conversion
     calibration = fit(scenario, log, replicas=1, iterations=1, policy="rule_journey")
     organic = [p for p in calibration.parameters if p.name.endswith("organic_purchase_rate")]
     assert organic and all(p.statistic.source.startswith("customer-days without a contact") for p in organic)
+    effects = [p for p in calibration.parameters if p.name.startswith("messages.") and "conversion_rate" in p.name]
+    assert effects and all(p.statistic.source.startswith("conversions the log attributes") for p in effects)
+    # a log whose conversions do not say what caused them: contact days against quiet days
+    unattributed = events.assign(message=events["message"].where(events["event"] != "conversion", None))
+    log = build_log(unattributed, customers, scenario)
+    assert not log.attributed
+    calibration = fit(scenario, log, replicas=1, iterations=1, policy="rule_journey")
     effects = [p for p in calibration.parameters if p.name.startswith("messages.") and "conversion_rate" in p.name]
     assert effects and all(p.statistic.source.startswith("contact days") for p in effects)
 
