@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from journeylab.serving.engine import DecisionEngine
-from journeylab.serving.event_writer import EventWriter, contact_row, outcome_row
+from journeylab.serving.event_writer import EventWriter, contact_row, customer_row, customers_path, outcome_row
 from journeylab.serving.requests import OUTCOME_EVENTS
 
 DEFAULT_MAX_BODY = 1 << 20
@@ -119,8 +119,10 @@ def create_app(
     writer: EventWriter,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     max_batch: int = DEFAULT_MAX_BATCH,
+    customers: EventWriter | None = None,
 ) -> Any:
-    """The service for ``engine``, logging to ``writer``; wrapped in the body-size limit."""
+    """The service for ``engine``, logging events to ``writer`` and, to ``customers``, each
+    decision's customer attributes and propensity; wrapped in the body-size limit."""
     request_model, outcome_model = engine.models.request, engine.models.outcome
     requests, decide_docs = _one_or_many(request_model, max_batch)
     outcomes, outcome_docs = _one_or_many(outcome_model, max_batch)
@@ -141,6 +143,9 @@ def create_app(
         batch = isinstance(parsed, list)
         decisions = engine.decide_batch(parsed).decisions() if batch else [engine.decide(parsed)]
         writer.append([contact_row(d) for d in decisions if d.channel is not None])
+        if customers is not None:
+            given = parsed if batch else [parsed]
+            customers.append([customer_row(r, d) for r, d in zip(given, decisions, strict=True)])
         answers = [d.to_dict() for d in decisions]
         return _json(answers if batch else answers[0])
 
@@ -178,9 +183,10 @@ def serve(
     import uvicorn
 
     writer = EventWriter(log_path, fsync=fsync)
+    customers = EventWriter(customers_path(log_path), fsync=fsync)
     try:
         uvicorn.run(
-            create_app(engine, writer, max_body_bytes),
+            create_app(engine, writer, max_body_bytes, customers=customers),
             host=host,
             port=port,
             log_level="warning",
@@ -189,3 +195,4 @@ def serve(
         )
     finally:
         writer.close()
+        customers.close()

@@ -34,6 +34,31 @@ def contact_row(decision: Any) -> dict[str, Any]:
     }
 
 
+CUSTOMER_COLUMNS: tuple[str, ...] = ("customer_id", "day", "segment", "value_tier", "tenure_days", "decision_id", "propensity", "contacted")  # fmt: skip
+"""The customer log beside the event log: what calibration needs that events do not carry."""
+
+
+def customers_path(log_path: str | Path) -> Path:
+    """``decision_events.jsonl`` → ``decision_events.customers.jsonl``."""
+    path = Path(log_path)
+    return path.with_name(f"{path.stem}.customers{path.suffix or '.jsonl'}")
+
+
+def customer_row(request: Any, decision: Any) -> dict[str, Any]:
+    """The attributes a decision was given (segment, value tier, tenure) and its propensity —
+    silent decisions included — so that a served log calibrates as it is."""
+    return {
+        "customer_id": decision.customer_id,
+        "day": decision.day,
+        "segment": request.segment,
+        "value_tier": request.value_tier,
+        "tenure_days": request.tenure_days,
+        "decision_id": decision.decision_id,
+        "propensity": decision.propensity,
+        "contacted": decision.channel is not None,
+    }
+
+
 def outcome_row(outcome: Any, event: str) -> dict[str, Any]:
     return {
         "customer_id": outcome.customer_id,

@@ -92,12 +92,25 @@ def _bad(frame: pd.DataFrame, bad: np.ndarray, column: str, expected: str) -> Ca
     )
 
 
+def _read_table(path: Path) -> pd.DataFrame:
+    """Parquet, CSV, or the decision service's customer log (JSON lines, one row per decision:
+    each customer's attributes as of its first decision are kept)."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix in (".jsonl", ".json"):
+        table = pd.read_json(path, lines=True, dtype={"customer_id": str, "decision_id": str})
+        if "customer_id" in table.columns and "day" in table.columns:
+            table = table.sort_values("day", kind="stable").drop_duplicates("customer_id", keep="first")
+        return table.reset_index(drop=True)
+    return pd.read_csv(path, dtype={"customer_id": str})
+
+
 def read_customers(path: Path, scenario: Scenario, mapping: LogMapping | None = None) -> pd.DataFrame:
     """A customer table (parquet or CSV) with ``customer_id`` and, optionally, ``segment`` — or the
     attributes ``mapping``'s segment rules read."""
     if not path.exists():
         raise CalibrationInputError(f"customer table {path} does not exist")
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"customer_id": str})
+    table = _read_table(path)
     if "customer_id" not in table.columns:
         raise CalibrationInputError(f"customer table {path}: missing column 'customer_id'")
     ids = table["customer_id"]

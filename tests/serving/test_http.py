@@ -219,3 +219,36 @@ def test_the_service_log_closes_the_loop_into_golden_records(artifact: Path, tmp
     assert record.contact_days[0, c, 0] == 400 and not record.consent[c, 0]
     assert np.array_equal(record.consent[:, 0], [ch != channel for ch in params.catalogue.channels])
     assert os.path.getsize(service.log) > 0
+
+
+def test_the_service_logs_what_calibration_needs_beside_its_events(artifact: Path, tmp_path: Path) -> None:
+    """Each decision's customer attributes (segment, tier, tenure) and propensity — silent ones too —
+    go to ``events.customers.jsonl``; calibration reads it as the customer table, as it is."""
+    from journeylab.experiments.calibration.log import build_log, read_customers
+    from journeylab.serving.event_writer import customers_path
+
+    service = Service(artifact, tmp_path / "events.jsonl")
+    engine = DecisionEngine.load(artifact)
+    segments = list(engine.scenario.segments)
+    requests = [
+        {**engine.example_request(), "customer_id": f"c{i}", "segment": segments[i % len(segments)],
+         "value_tier": i % 3, "tenure_days": 10 * i, "history": []}
+        for i in range(6)
+    ]  # fmt: skip
+    try:
+        status, decisions = service.post("/v1/decide", requests)
+        assert status == 200
+        later = {**requests[0], "segment": segments[-1], "today": requests[0]["today"] + 1}
+        assert service.post("/v1/decide", later)[0] == 200  # a later decision does not rewrite who c0 was
+    finally:
+        service.stop()
+    rows = [json.loads(line) for line in customers_path(service.log).read_text().splitlines()]
+    assert len(rows) == 7 and {r["decision_id"] for r in rows} >= {d["decision_id"] for d in decisions}
+    assert all(0 < r["propensity"] <= 1 for r in rows)  # silent decisions carry theirs too
+    assert [r["contacted"] for r in rows[:6]] == [d["action"]["channel"] is not None for d in decisions]
+    table = read_customers(customers_path(service.log), engine.scenario)
+    assert table.set_index("customer_id")["segment"].to_dict() == {r["customer_id"]: r["segment"] for r in requests}
+    events = read_events(service.log)
+    if len(events):
+        log = build_log(events, table, engine.scenario)
+        assert log.segmented and log.size == 6
