@@ -62,8 +62,8 @@ def speed() -> dict:
     calibration = fit(base, log.subset(fitting), replicas=4)
     fit_s = time.perf_counter() - started
     started = time.perf_counter()
-    replay, summary, contacts, _ = simulate_log(calibration.scenario, log.subset(held), 8, 1)
-    rows = compare_logs(log.subset(held), replay, summary, contacts)
+    simulation = simulate_log(calibration.scenario, log.subset(held), 8, 1)
+    rows = compare_logs(log.subset(held), simulation.log, simulation.summary, simulation.contacts)
     report_s = time.perf_counter() - started
     return {
         "customers": log.size,
@@ -162,7 +162,7 @@ def main() -> None:
     result = {"machine": platform.machine(), "python": platform.python_version()}
     if not args.skip_speed:
         result["speed"] = speed()
-    result["observational_speed"] = observational_speed()
+        result["observational_speed"] = observational_speed()
     result["coverage"] = coverage(args.seeds, args.customers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

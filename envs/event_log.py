@@ -169,7 +169,7 @@ class EventRecorder:
         ids = self.customer_ids[rows]
         decision = np.full(rows.size, None, dtype=object)
         contact = kind == 0
-        decision[contact] = [f"sim-{c}-{d}" for c, d in zip(ids[contact], day[contact], strict=True)]
+        decision[contact] = ("sim-" + pd.Series(ids[contact], dtype=object) + "-" + pd.Series(day[contact]).astype(str)).to_numpy(object)  # fmt: skip
         frame = pd.DataFrame(
             {
                 "customer_id": ids,

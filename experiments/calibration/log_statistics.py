@@ -138,9 +138,22 @@ ARMS, DAYS = "arms", "days"
 or, in a log without them, each customer's days without a contact as that customer's control."""
 
 
+CONTROL_SHARE = 0.05
+"""The smallest never-contacted share read as a control group: a holdout is typically 5–10% of a
+base (a randomised experiment more); a few hundred customers a reacting policy happened to leave
+alone (no consent, nothing due) are no control."""
+
+
+def distinct(values: pd.Series | np.ndarray) -> list[str]:
+    """The sorted distinct values (hash-based: no Python loop over a column of strings)."""
+    return sorted(str(v) for v in pd.unique(pd.Series(values, dtype=object).dropna()))
+
+
 def design_of(log: CalibrationLog) -> str:
-    """``arms`` when the log has at least ``MIN_UNITS`` never-contacted customers, else ``days``."""
-    return ARMS if int((log.customers["arm"] == NO_CONTACT).sum()) >= MIN_UNITS else DAYS
+    """``arms`` when at least ``MIN_UNITS`` customers and ``CONTROL_SHARE`` of them were never
+    contacted, else ``days``."""
+    controls = int((log.customers["arm"] == NO_CONTACT).sum())
+    return ARMS if controls >= MIN_UNITS and controls >= CONTROL_SHARE * log.size else DAYS
 
 
 def statistics(
@@ -164,20 +177,16 @@ def statistics(
         out.update(attributed_statistics(contacts, segment))
     if "churn" in log.event_types:
         churned, observed = summary["churned"].to_numpy(), summary["days_observed"].to_numpy()
-        for s in sorted(set(segment)):
+        for s in distinct(segment):
             mine = segment == s
             out[("churn", s)] = rate_per(int(churned[mine].sum()), float(observed[mine].sum()), int(mine.sum()), "churn events per customer-day")  # fmt: skip
     responses = bool(RESPONSE_EVENTS & log.event_types)
     if responses:
-        for s in sorted(set(segment)):
-            for m in sorted(set(contacts["message"])):
-                cell = (segment[contacts["row"].to_numpy()] == s) & (contacts["message"].to_numpy() == m)
-                engaged = contacts["engaged"].to_numpy()[cell]
-                out[("engagement", s, m)] = rate_per(int(engaged.sum()), float(engaged.size), int(engaged.size), "opens or clicks per contact")  # fmt: skip
+        out.update(engagement_statistics(contacts, segment))
     if "conversion" in log.event_types:
         spend, converted = summary["spend"].to_numpy(), summary["converted"].to_numpy()
         out[("spend_spread", ALL)] = log_spread(spend[converted & (spend > 0)])
-    for c in sorted(set(contacts["channel"])):
+    for c in distinct(contacts["channel"]):
         on_channel = contacts["channel"].to_numpy() == c
         if "unsubscribe" in log.event_types:
             unsubscribes = int(((log.events["event"] == "unsubscribe") & (log.events["channel"] == c)).sum())
@@ -185,6 +194,26 @@ def statistics(
         if responses:
             out[("fatigue", c)] = fatigue_slope(contacts[on_channel], segment)
     return out
+
+
+def engagement_statistics(contacts: pd.DataFrame, segment_of: np.ndarray) -> dict[Key, Statistic]:
+    """Opens or clicks per contact, per segment × message (binomial MLE), counted in one pass."""
+    segment_code, segments = pd.factorize(pd.Series(segment_of, dtype=object))
+    message_code, messages = pd.factorize(contacts["message"].astype(object))
+    cell = segment_code[contacts["row"].to_numpy()] * messages.size + message_code
+    size = segments.size * messages.size
+    sent = np.bincount(cell, minlength=size)
+    engaged = np.bincount(cell, weights=contacts["engaged"].to_numpy(float), minlength=size)
+    return {
+        ("engagement", str(s), str(m)): rate_per(
+            int(engaged[i * messages.size + j]),
+            float(sent[i * messages.size + j]),
+            int(sent[i * messages.size + j]),
+            "opens or clicks per contact",
+        )
+        for i, s in enumerate(segments)
+        for j, m in enumerate(messages)
+    }
 
 
 def attributed_statistics(contacts: pd.DataFrame, segment_of: np.ndarray) -> dict[Key, Statistic]:
@@ -199,11 +228,11 @@ def attributed_statistics(contacts: pd.DataFrame, segment_of: np.ndarray) -> dic
     converted, spend = contacts["converted"].to_numpy(), contacts["spend"].to_numpy(float)
     message, segment = contacts["message"].to_numpy(), segment_of[contacts["row"].to_numpy()]
     source = "conversions the log attributes to the message, per contact ({:,})"
-    for m in sorted(set(message)):
+    for m in distinct(message):
         mine = message == m
         out[("conversion_uplift", m)] = rate_per(int(converted[mine].sum()), float(mine.sum()), int(mine.sum()), source.format(int(mine.sum())))  # fmt: skip
         out[("spend_uplift", m)] = mean_of(spend[mine], int(converted[mine].sum()), source.format(int(mine.sum())))
-    for s in sorted(set(segment)):
+    for s in distinct(segment):
         mine = segment == s
         out[("segment_conversion", s)] = rate_per(int(converted[mine].sum()), float(mine.sum()), int(mine.sum()), source.format(int(mine.sum())))  # fmt: skip
     return out
@@ -237,7 +266,7 @@ def arm_statistics(
         return counterfactual[column].to_numpy()[members]
 
     messages = sorted(set(arm) - {NO_CONTACT, "mixed"})
-    for s in sorted(set(segment)):
+    for s in distinct(segment):
         mine = segment == s
         contacted = mine & (arm != NO_CONTACT)
         if visits:
@@ -347,7 +376,7 @@ def day_statistics(log: CalibrationLog, summary: pd.DataFrame) -> dict[Key, Stat
     table_segment = segment[table["row"].to_numpy()]
     visits, conversions = "visit" in log.event_types, "conversion" in log.event_types
     organic: dict[str, dict[str, Statistic]] = {"visited": {}, "converted": {}}
-    for s in sorted(set(segment)):
+    for s in distinct(segment):
         mine = segment == s
         exposure, units = float(days.quiet_days[mine].sum()), int((days.quiet_days[mine] > 0).sum())
         quiet = f"customer-days without a contact ({int(exposure):,})"
@@ -362,15 +391,15 @@ def day_statistics(log: CalibrationLog, summary: pd.DataFrame) -> dict[Key, Stat
             cell = table_segment == s
             out[("segment_conversion", s)] = _excess_on_contact_days(table["converted"].to_numpy()[cell], organic["converted"][s])  # fmt: skip
     if visits and not RESPONSE_EVENTS & log.event_types:
-        for s in sorted(set(segment)):
-            for m in sorted(set(table["message"])):
+        for s in distinct(segment):
+            for m in distinct(table["message"]):
                 cell = (table_segment == s) & (table["message"].to_numpy() == m)
                 out[("engagement", s, m)] = _excess_on_contact_days(table["visited"].to_numpy()[cell], organic["visited"][s])  # fmt: skip
     if conversions:
         quiet_buys = days.quiet_conversions.sum()
         spend_per_buy = days.quiet_spend.sum() / quiet_buys if quiet_buys else 0.0
         out[("order_value", ALL)] = _order_value(days, spend_per_buy)
-        for m in sorted(set(table["message"])):
+        for m in distinct(table["message"]):
             cell = table["message"].to_numpy() == m
             baseline = _segment_mix(organic["converted"], table_segment[cell])
             out[("conversion_uplift", m)] = _excess_on_contact_days(table["converted"].to_numpy()[cell], baseline)
@@ -391,7 +420,8 @@ def _excess_on_contact_days(outcome: np.ndarray, organic: Statistic, events: int
 
 def _segment_mix(by_segment: dict[str, Statistic], segments: np.ndarray) -> Statistic:
     """The organic rate averaged over ``segments`` (one entry per contact day)."""
-    names, counts = np.unique(segments, return_counts=True)
+    counted = pd.Series(segments, dtype=object).value_counts()
+    names, counts = counted.index.to_numpy(), counted.to_numpy()
     weights = counts / max(counts.sum(), 1)
     stats = [by_segment[str(n)] for n in names]
     value = float(sum(w * st.value for w, st in zip(weights, stats, strict=True)))
