@@ -9,6 +9,8 @@
   ``rule_journey`` stopping at a purchase — repeated contacts on three channels, nobody held
   out — fitted the way ``journeylab calibrate`` does by default (exact replay, 4 replicas, 6
   rounds), against one plain simulation of the same customers recording events.
+- **Coverage without a control arm**: ``--seeds`` logs of ``rule_journey`` stopping at a
+  purchase, fitted with the policy re-run (``observational_coverage``).
 - **Coverage**: ``--seeds`` logs emitted by the simulator from a randomised e-mail trial with
   known parameters (the ``hillstrom_email`` preset over 28 days, e-mail allowed daily: customers
   contacted up to 28 times, so fatigue is identifiable), each calibrated from a perturbed start;
@@ -114,6 +116,55 @@ def observational_speed(customers: int = 50_000, days: int = 30) -> dict:
     }
 
 
+def observational_coverage(seeds: int, customers: int = 1500) -> dict:
+    """Logs of ``rule_journey`` stopping at a purchase (no control arm), each fitted from a perturbed
+    start with the policy re-run: the share of true values inside their 95% intervals, and of
+    dose-response quantities inside theirs (``tests/.../test_observational.py`` asserts the same)."""
+    from journeylab.agents.policy import policy_from_spec
+    from journeylab.agents.trial import StopAfterPurchase
+    from journeylab.envs.parameters import ScenarioParameters
+    from journeylab.envs.scenario import load_scenario
+    from journeylab.experiments.calibration.fidelity import compare_logs
+    from journeylab.experiments.calibration.fit import fit, simulate_log
+    from journeylab.experiments.calibration.log import build_log
+    from journeylab.experiments.harness.cohort import run_cohort
+
+    bed = ["horizon_days=45"]
+    truth = load_scenario("retail_onboarding", bed)
+    params = ScenarioParameters.compile(truth)
+    start = load_scenario("retail_onboarding", [*bed, "messages.welcome_series.conversion_rate=0.04",
+        "channels.email.fatigue_response=0.6", *[f"segments.{s}.organic_purchase_rate=0.5" for s in truth.segments]])  # fmt: skip
+    inside, per_kind, dose, seconds = [], {}, [], []
+    for seed in range(seeds):
+        policy = StopAfterPurchase(policy_from_spec("rule_journey", params, 200 + seed))
+        result = run_cohort(params, policy, customers, truth.horizon_days, 200 + seed, record_events=True)
+        log = build_log(result.events, result.customer_table[["customer_id", "segment"]], truth)
+        started = time.perf_counter()
+        calibration = fit(start, log, replicas=2, seed=seed, iterations=5, policy="rule_journey", stop_on_conversion=True)  # fmt: skip
+        seconds.append(time.perf_counter() - started)
+        true = {p.name: p.base for p in fit(truth, log, replicas=1, iterations=0, policy="rule_journey").parameters}
+        for p in calibration.parameters:
+            hit = p.ci95[0] <= true[p.name] <= p.ci95[1]
+            inside.append(hit)
+            kind = p.name.split(".")[-1] if "message_affinity" not in p.name else "message_affinity"
+            per_kind.setdefault(kind, []).append(hit)
+        simulation = simulate_log(calibration.scenario, log, 4, 99, "rule_journey", stop_on_conversion=True)
+        rows = compare_logs(log, simulation.log, simulation.summary, simulation.contacts)
+        dose += [r["verdict"] == "inside" for r in rows if r["quantity"].startswith("dose.")]
+    return {
+        "logs": seeds,
+        "customers_per_log": customers,
+        "days": truth.horizon_days,
+        "policy": "rule_journey, stopping at a purchase; re-run in the fit",
+        "intervals": len(inside),
+        "coverage": round(sum(inside) / len(inside), 3),
+        "nominal": 0.95,
+        "per_kind": {k: f"{sum(v)}/{len(v)}" for k, v in sorted(per_kind.items())},
+        "dose_response_inside": f"{sum(dose)}/{len(dose)}",
+        "fit_seconds_mean": round(sum(seconds) / len(seconds), 1),
+    }
+
+
 def coverage(seeds: int, customers: int) -> dict:
     from journeylab.agents import make_policy
     from journeylab.envs.parameters import ScenarioParameters
@@ -164,6 +215,8 @@ def main() -> None:
         result["speed"] = speed()
         result["observational_speed"] = observational_speed()
     result["coverage"] = coverage(args.seeds, args.customers)
+    if args.seeds >= 2:
+        result["observational_coverage"] = observational_coverage(args.seeds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
