@@ -204,7 +204,7 @@ def engagement_statistics(contacts: pd.DataFrame, segment_of: np.ndarray) -> dic
     size = segments.size * messages.size
     sent = np.bincount(cell, minlength=size)
     engaged = np.bincount(cell, weights=contacts["engaged"].to_numpy(float), minlength=size)
-    return {
+    counted = {
         ("engagement", str(s), str(m)): rate_per(
             int(engaged[i * messages.size + j]),
             float(sent[i * messages.size + j]),
@@ -214,6 +214,7 @@ def engagement_statistics(contacts: pd.DataFrame, segment_of: np.ndarray) -> dic
         for i, s in enumerate(segments)
         for j, m in enumerate(messages)
     }
+    return dict(sorted(counted.items()))  # by segment, then message: a stable order for reports
 
 
 def attributed_statistics(contacts: pd.DataFrame, segment_of: np.ndarray) -> dict[Key, Statistic]:
