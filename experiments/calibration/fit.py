@@ -339,13 +339,14 @@ def fit(
     history: list[float] = []
     simulated: dict[Key, Statistic] = {}
     slopes: dict[Key, float] = {}
+    steps: dict[tuple[str, ...], float] = {}
     replay: dict[str, Any] = {}
     for _ in range(iterations):
         simulation = simulate_log(document, log, replicas, seed, policy, stop_on_conversion)
         simulated = statistics(simulation.log, simulation.summary, simulation.contacts, simulation.counterfactual, design)  # fmt: skip
         replay = simulation.replay
         slopes.update(_slopes(document, keys, simulated))
-        history.append(_update(document, keys, identified, simulated))
+        history.append(_update(document, keys, identified, simulated, slopes, steps))
         _normalise_conversion(document, keys, log)
     base_document = full_document(base)
     parameters = [_parameter(key, base_document, document, identified[key], replicas, slopes.get(key)) for key in keys]
@@ -355,9 +356,24 @@ def fit(
     return Calibration(base, document, parameters, unidentified, observed, simulated, replicas, policy, history, replay, design)  # fmt: skip
 
 
-def _update(document: dict[str, Any], keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]) -> float:  # fmt: skip
+def _update(
+    document: dict[str, Any],
+    keys: list[Key],
+    observed: dict[Key, Statistic],
+    simulated: dict[Key, Statistic],
+    slopes: dict[Key, float] | None = None,
+    steps: dict[tuple[str, ...], float] | None = None,
+) -> float:
+    """One round of rescaling; returns the largest relative change of any parameter.
+
+    ``slopes`` (simulated statistic per unit of parameter, from earlier rounds) stand in for the
+    ratio when a simulated statistic is at or below 0 by noise; ``steps`` (each parameter's last
+    log-step) halve a step that reverses the last one — a parameter bouncing ×4 then ÷4 between
+    rounds (a fatigue slope near 0 on the Starbucks log) settles instead of ending on either bound.
+    """
     largest = 0.0
     level = _conversion_level(keys, observed, simulated)
+    slopes, steps = slopes if slopes is not None else {}, steps if steps is not None else {}
     for key in keys:
         sim = simulated.get(key)
         if sim is None:
@@ -366,7 +382,17 @@ def _update(document: dict[str, Any], keys: list[Key], observed: dict[Key, Stati
         target = max(target, 0.0)  # no effect in the log: the parameter goes to its bound, 0
         for path in _paths(key, document):
             old = _get(document, path)
-            _set(document, path, _next_value(key, old, target, sim.value))
+            simulated_value = sim.value
+            if simulated_value <= 0 < old and key in slopes and key[0] != "spend_spread":
+                simulated_value = slopes[key] * old  # what a proportional statistic would show
+            new = _next_value(key, old, target, simulated_value)
+            if old > 0 and new > 0:
+                step = float(np.log(new / old))
+                if step * steps.get(path, 0.0) < 0:  # reversing the last step: halve it
+                    step /= 2
+                steps[path] = step
+                new = old * float(np.exp(step))
+            _set(document, path, new)
             largest = max(largest, abs(_get(document, path) - old) / max(old, 1e-12))
     return largest
 

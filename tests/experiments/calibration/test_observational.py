@@ -269,3 +269,26 @@ def test_the_grouped_fatigue_fit_equals_the_per_contact_glm_with_robust_errors()
     assert grouped.value == pytest.approx(-full.params[-1], rel=1e-6)
     assert grouped.se == pytest.approx(full.bse[-1], rel=1e-6)
     assert 0.05 < grouped.value < 0.3  # the slope drawn: 0.15
+
+
+def test_a_parameter_whose_statistic_flips_sign_settles_instead_of_bouncing() -> None:
+    """A fatigue slope near 0 is ≤ 0 in one round's simulation and large in the next; the step
+    towards it is bounded (×4), and a step that reverses the last one is halved."""
+    from journeylab.experiments.calibration.fit import MAX_STEP, _update
+    from journeylab.experiments.calibration.log_statistics import Statistic
+
+    scenario = load_scenario("telecom_retention")
+    document = full_document(scenario)
+    key = ("fatigue", "email")
+    observed = {key: Statistic(0.02, 0.005, 500, 100)}
+    start = document["channels"]["email"]["fatigue_response"]
+    steps: dict = {}
+    _update(document, [key], observed, {key: Statistic(-0.001, 0.005, 500, 100)}, {}, steps)
+    grown = document["channels"]["email"]["fatigue_response"]
+    assert grown == pytest.approx(start * MAX_STEP)  # no slope known yet: grow by the bound
+    _update(document, [key], observed, {key: Statistic(0.5, 0.005, 500, 100)}, {key: 0.5 / grown}, steps)
+    settled = document["channels"]["email"]["fatigue_response"]
+    assert settled == pytest.approx(grown / np.sqrt(MAX_STEP))  # the reversing ÷4 step, halved in log
+    _update(document, [key], observed, {key: Statistic(-0.002, 0.005, 500, 100)}, {key: 0.5 / grown}, steps)
+    proportional = 0.02 / (0.5 / grown)  # where the last known slope puts the observed value
+    assert document["channels"]["email"]["fatigue_response"] == pytest.approx(max(proportional, settled / MAX_STEP))
