@@ -3,25 +3,27 @@
 Each parameter the log identifies is paired with one statistic (``journeylab.experiments.calibration.log_statistics``)
 that it drives almost proportionally:
 
-| statistic | parameter (scenario key) |
+| statistic (``arms`` design; ``days`` design; attributed conversions) | parameter (scenario key) |
 |---|---|
-| control customers' visit hazard, per segment | ``segments.S.organic_visit_rate`` |
-| control customers' conversion hazard, per segment | ``segments.S.organic_purchase_rate`` |
-| control converters' spend | ``segments.*.order_value`` (one factor for all) |
+| organic visit hazard per segment: never-contacted customers; quiet customer-days | ``segments.S.organic_visit_rate`` |
+| organic conversion hazard per segment: the same | ``segments.S.organic_purchase_rate`` |
+| spend of organic purchases | ``segments.*.order_value`` (one factor for all) |
 | spread of log spend among buyers | ``segments.*.order_value_sigma`` (one shift for all) |
-| engagement per contact (or the arm's excess visit hazard), per segment × message | ``segments.S.message_affinity.M`` |
-| the arm's excess conversion hazard, per message | ``messages.M.conversion_rate`` |
-| contacted customers' excess conversion hazard, per segment | ``segments.S.contact_conversion`` (mean 1) |
-| the arm's excess spend per customer, per message | ``messages.M.value`` |
+| engagement per contact (or the excess visit hazard), per segment × message | ``segments.S.message_affinity.M`` |
+| a message's effect: the arm's excess conversion hazard; contact days over quiet days; attributed conversions per contact | ``messages.M.conversion_rate`` |
+| the same per segment | ``segments.S.contact_conversion`` (mean 1) |
+| a message's excess spend, the same three ways | ``messages.M.value`` |
 | unsubscribes per contact, per channel | ``channels.C.unsubscribe_rate`` |
 | engagement's decline per recent contact, per channel | ``channels.C.fatigue_response`` |
 | churn per customer-day, per segment | ``segments.S.base_churn_hazard`` |
 
 The statistics are estimated on the real log (maximum likelihood, with standard errors). The
-simulator then replays the log — the same customers, in their segments, receiving the logged
-contacts (``journeylab.agents.trial.ReplayPolicy``), ``replicas`` times with independent draws — and every
-parameter is rescaled by observed / simulated statistic; a few rounds reach the fixed point where
-the simulated statistics equal the observed ones. This is indirect inference (Gouriéroux, Monfort
+simulator then replays the log exactly — the same customers, in their segments, receiving the
+logged contacts on their days whatever the base rules say (``journeylab.agents.trial.ReplayPolicy``),
+or the logging policy re-run — ``replicas`` times with independent draws, and the simulated log is
+read as the real one was recorded (``_as_recorded``). Every parameter is rescaled by observed /
+simulated statistic, by at most ``MAX_STEP`` a round and by half a step when it reverses; a few
+rounds reach the fixed point where the simulated statistics equal the observed ones. This is indirect inference (Gouriéroux, Monfort
 and Renault, J. Applied Econometrics 1993): consistent whatever the hidden state does in between,
 because the simulator itself maps parameters to statistics. A parameter's 95% interval is the
 statistic's, carried through that near-proportional map, widened by √(1 + 1/replicas) for the
