@@ -194,7 +194,13 @@ def _check_contacts(events: pd.DataFrame, scenario: Scenario) -> None:
     bad = np.array([c and p not in known for c, p in zip(contacts, pairs, strict=True)], bool)
     if bad.any():
         valid = ", ".join(f"{c}/{m}" for c, m in sorted(known))  # type: ignore[type-var]
-        raise _bad(events, bad, "message", f"a (channel, message) action of scenario {scenario.name}, one of: {valid}")
+        raise _bad(
+            events,
+            bad,
+            "message",
+            f"a (channel, message) action of scenario {scenario.name} (a log in its own vocabulary needs a "
+            f"mapping file, --mapping), one of: {valid}",
+        )
 
 
 def action_pairs(catalogue: ActionCatalogue) -> list[tuple[str | None, str | None]]:
