@@ -313,44 +313,34 @@ def customer_days(log: CalibrationLog, summary: pd.DataFrame) -> CustomerDays:
     contact = kind == "contact"
     first = events[contact].assign(key=key[contact]).drop_duplicates("key")
     contact_keys = first["key"].to_numpy()
-    on_contact_day = np.isin(key, contact_keys)
     n = log.size
+    converting, visiting = kind == "conversion", np.isin(kind, tuple(VISIT_EVENTS))
+    quiet = ~np.isin(key, contact_keys)
 
-    def distinct_days(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        unique = np.unique(key[mask])
-        return unique, np.bincount(unique // log.days, minlength=n)
+    def days_per_customer(mask: np.ndarray) -> np.ndarray:
+        """Distinct (customer, day) keys among ``mask``'s events, counted per customer."""
+        return np.bincount(np.unique(key[mask]) // log.days, minlength=n)
 
-    converting = kind == "conversion"
-    conversion_days, _ = distinct_days(converting)
-    visit_days, _ = distinct_days(np.isin(kind, tuple(VISIT_EVENTS)))
-    quiet = ~on_contact_day
     day_spend = pd.Series(events["value"].to_numpy()[converting]).groupby(key[converting]).sum()
     contact_days = np.bincount(first["row"].to_numpy(), minlength=n)
     table = pd.DataFrame(
         {
             "row": first["row"].to_numpy(),
             "message": first["message"].to_numpy(),
-            "converted": np.isin(contact_keys, conversion_days),
-            "visited": np.isin(contact_keys, visit_days),
+            "converted": np.isin(contact_keys, key[converting]),
+            "visited": np.isin(contact_keys, key[visiting]),
             "spend": day_spend.reindex(contact_keys, fill_value=0.0).to_numpy(),
         }
     )
+    quiet_buys = converting & quiet
     return CustomerDays(
         contact_days,
         np.maximum(summary["days_observed"].to_numpy() - contact_days, 0),
-        np.bincount(np.unique(key[converting & quiet]) // log.days, minlength=n),
-        np.bincount(np.unique(key[np.isin(kind, tuple(VISIT_EVENTS)) & quiet]) // log.days, minlength=n),
-        np.bincount(
-            row_of(key[converting & quiet], log.days),
-            weights=events["value"].to_numpy()[converting & quiet],
-            minlength=n,
-        ),
+        days_per_customer(quiet_buys),
+        days_per_customer(visiting & quiet),
+        np.bincount(key[quiet_buys] // log.days, weights=events["value"].to_numpy()[quiet_buys], minlength=n),
         table,
     )
-
-
-def row_of(key: np.ndarray, days: int) -> np.ndarray:
-    return (key // days).astype(np.int64)
 
 
 def day_statistics(log: CalibrationLog, summary: pd.DataFrame) -> dict[Key, Statistic]:
