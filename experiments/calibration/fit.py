@@ -232,7 +232,7 @@ def simulate_log(
     """Simulate ``log``'s customers ``replicas`` times under scenario ``document``.
 
     The customers keep their segments; they receive the logged contacts again, exactly
-    (``ReplayPolicy`` under ``exact_replay_document``; with ``stop_on_conversion`` none after a
+    (``ReplayPolicy`` under ``exact_replay_parameters``; with ``stop_on_conversion`` none after a
     simulated purchase), or, when the logging ``policy`` is known (``name:key=value``), that policy
     decides afresh under the scenario's rules (with ``stop_on_conversion``, ``StopAfterPurchase``). Each replica is also run with nobody contacted,
     with the same draws (the counterfactual).
