@@ -1,6 +1,6 @@
 """Does learning win? The shipped configuration on every preset and on perturbed variants.
 
-For each scenario the shipped experiment (``configs/experiments/ppo_<preset>.yaml``, its budget
+For each scenario the shipped experiment (``configs/experiments/<preset>.yaml``: rollout policy iteration; its budget
 set by ``--minutes``) trains in a fresh child process against a throw-away MLflow store, and the
 table row holds:
 
@@ -94,7 +94,7 @@ def train_and_judge(
     from journeylab.experiments.training.train import train
 
     config, scenario = load_experiment(
-        experiments_dir() / f"ppo_{preset}.yaml",
+        experiments_dir() / f"{preset}.yaml",
         [
             f"budget.minutes={minutes}",
             "budget.iterations=100000",

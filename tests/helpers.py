@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 HILLSTROM_CSV = SHARED_DATA / "hillstrom.csv"
 PRESETS = preset_names()
-TELECOM_EXPERIMENT = config_dir("experiments") / "ppo_telecom_retention.yaml"
+TELECOM_EXPERIMENT = config_dir("experiments") / "telecom_retention.yaml"
 
 TINY_TRAINING = [
     "training.train_batch_size=512",
@@ -32,10 +32,20 @@ TINY_TRAINING = [
     "budget.iterations=2",
     "evaluation.tuning_trials=4",
     "evaluation.tuning_customers=60",
+    "algorithm=PPO",
 ]
 """A PPO run of a few seconds, in the driver process, judged on 300 held-out customers.
 
 Tests that need more (remote env runners, more iterations) append overrides: the last one wins."""
+
+TINY_POLICY_ITERATION = [
+    "algorithm=policy_iteration",
+    "policy_iteration.customers=60",
+    "policy_iteration.updates=40",
+    "evaluation.every_iterations=1",
+]
+"""Appended to ``TINY_TRAINING``: a run of the shipped algorithm (rollout policy iteration) of a few
+seconds, one collector task, judged after every iteration."""
 
 
 def tiny_training(*extra: str) -> list[str]:

@@ -10,6 +10,7 @@ wrong, before anything is written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -28,8 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+QUIET_MLFLOW = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+"""MLflow draws a progress bar for every artifact download (``mlflow.environment_variables``): in
+``compare`` and the demo that is dozens of lines of noise between the results. A user's own setting wins."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for key, value in QUIET_MLFLOW.items():
+        os.environ.setdefault(key, value)
     try:
         return int(args.handler(args))
     except InputError as exc:

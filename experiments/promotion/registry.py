@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import warnings
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,11 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as scratch:
             artifact = export_run(run_id, Path(scratch) / POLICY_ARTIFACT, name, version)
             engine = DecisionEngine.load(artifact)
-            with mlflow.start_run(run_id=run_id):
+            with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+                # the model's predict is untyped on purpose (an explicit signature is logged instead)
+                warnings.filterwarnings(
+                    "ignore", message=".*Add type hints to the `predict` method", category=UserWarning
+                )
                 mlflow.pyfunc.log_model(
                     name=MODEL_NAME,
                     python_model=str(files("journeylab.experiments.promotion").joinpath("pyfunc_model.py")),

@@ -30,6 +30,10 @@ from journeylab.experiments.tracking import TrackedRun
 from journeylab.experiments.training.config import ExperimentConfigError, experiments_dir, load_experiment
 from journeylab.experiments.training.train import algorithm_config, concise_params, iteration_metrics
 
+SWEPT_ALGORITHMS = ("PPO", "APPO")
+"""Rollout policy iteration is judged on validation customers, not on per-iteration business
+metrics that ASHA could rank, so a sweep trains one of RLlib's algorithms."""
+
 
 class SweepConfigError(ConfigError):
     """A sweep config is invalid; the message names the key."""
@@ -120,6 +124,15 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, Path]:
     experiment = sweep.experiment_path(Path.cwd())
     if not experiment.exists():
         raise SweepConfigError(f"experiment: {experiment} does not exist")
+    try:
+        config, _ = load_experiment(experiment, trial_overrides(sweep, {}))
+    except ExperimentConfigError as exc:
+        raise SweepConfigError(f"overrides: {exc}") from None
+    if config.algorithm not in SWEPT_ALGORITHMS:
+        raise SweepConfigError(
+            f"experiment: {experiment.name} trains with algorithm '{config.algorithm}'; a sweep tunes one of "
+            f"{list(SWEPT_ALGORITHMS)} (RLlib's, reporting business metrics every iteration): add 'algorithm=PPO' to overrides"
+        )
     for key, space in sweep.parameters.items():
         try:
             load_experiment(experiment, trial_overrides(sweep, {key: space.example()}))

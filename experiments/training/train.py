@@ -55,6 +55,8 @@ def algorithm_config(config: ExperimentConfig, scenario: Scenario) -> Any:
     from journeylab.agents.business_callback import BusinessMetrics
     from journeylab.agents.rllib_module import masked_module_spec
 
+    if config.algorithm not in ("PPO", "APPO"):
+        raise ValueError(f"algorithm_config: {config.algorithm} is not an RLlib algorithm (use build_algorithm)")
     register_env(ENV_NAME, _make_env)
     t = config.training
     base = PPOConfig() if config.algorithm == "PPO" else APPOConfig()

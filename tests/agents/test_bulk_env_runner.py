@@ -16,7 +16,7 @@ SMALL = [*TINY_TRAINING, "customers_per_runner=24", "training.num_epochs=2"]
 
 
 def _config(preset: str = "smart_notifications", extra: list[str] | None = None):
-    config, scenario = load_experiment(experiments_dir() / f"ppo_{preset}.yaml", [*SMALL, *(extra or [])])
+    config, scenario = load_experiment(experiments_dir() / f"{preset}.yaml", [*SMALL, *(extra or [])])
     return algorithm_config(config, scenario)
 
 

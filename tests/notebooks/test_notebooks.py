@@ -56,7 +56,7 @@ def test_compare_policies_and_serving_decisions(tiny_store, tmp_path: Path, caps
     outputs = _execute("02_compare_policies.ipynb", tmp_path)
     text = _text(outputs)
     assert _images(outputs) == 3  # Pareto frontier, survival, channel mix
-    assert f"ppo_telecom_retention@{tiny_store['chatty'][:8]}" in text and "batch_and_blast" in text
+    assert f"telecom_retention_policy@{tiny_store['chatty'][:8]}" in text and "batch_and_blast" in text
     assert "Keep the" in text or "Promote" in text
     assert main(["promote", tiny_store["silent"]]) == 0
     assert "models:/telecom_retention@champion" in capsys.readouterr().out

@@ -121,21 +121,27 @@ def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
 def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch, capsys) -> None:
     import mlflow
 
-    from tests.helpers import TINY_TRAINING
+    from journeylab.experiments.cli.demo import DEMO_SCENARIO
+    from tests.helpers import TINY_POLICY_ITERATION, TINY_TRAINING
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    tiny = [a for o in TINY_TRAINING if not o.startswith("evaluation.") for a in ("--set", o)]
-    assert main(["demo", "--customers", "300", *tiny]) == 0
-    out = capsys.readouterr().out
+    settings = [o for o in [*TINY_TRAINING, *TINY_POLICY_ITERATION] if not o.startswith("evaluation.customers")]
+    assert main(["demo", "--customers", "300", *(a for o in settings for a in ("--set", o))]) == 0
+    captured = capsys.readouterr()
+    out = captured.out
     for step in ("1/5 baselines", "2/5 training", "3/5 comparing", "4/5 promoting", "5/5 exporting"):
         assert step in out
-    assert "telecom_retention · cohort" in out and "ppo_telecom_retention@" in out
-    assert ("Keep the incumbent" in out) != ("Promote ppo_telecom_retention@" in out)
+    learned = f"{DEMO_SCENARIO}_policy@"
+    assert f"{DEMO_SCENARIO} · cohort" in out and learned in out
+    assert ("Keep the incumbent" in out) != (f"Promote {learned}" in out)
+    assert "Downloading artifacts" not in captured.out + captured.err  # MLflow's progress bars are off
     assert sum(line.startswith("example-") for line in out.splitlines()) == 4
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["telecom_retention"])
+    runs = mlflow.search_runs(experiment_names=[DEMO_SCENARIO])
     assert sorted(runs["tags.kind"].value_counts().items()) == [("baseline", 7), ("comparison", 1), ("learned", 1)]
+    learned_run = runs[runs["tags.kind"] == "learned"].iloc[0]
+    assert learned_run["params.algorithm"] == "policy_iteration"
     assert (tmp_path / "demo" / "policy" / "manifest.json").is_file()
     assert (tmp_path / "demo" / "comparison" / "pareto.png").is_file()
     assert "journeylab ui" in out

@@ -226,7 +226,7 @@ def test_an_unreachable_ray_address_fails_within_seconds(command: str, tmp_path:
     argv = (
         ["evaluate", "hillstrom_email", "--customers", "100", "--shards", "2", "--no-mlflow"]
         if command == "evaluate"
-        else ["train", str(experiments_dir() / "ppo_hillstrom_email.yaml")]
+        else ["train", str(experiments_dir() / "hillstrom_email.yaml")]
     )
     started = time.perf_counter()
     assert main([*argv, "--ray-address", closed]) == 2

@@ -165,7 +165,7 @@ def test_promotion_on_evidence_keeps_previous_and_rolls_back(tiny_store, capsys)
     # 1. no champion yet: the learned policy must beat the incumbent (best deployable baseline); only `silent` does
     assert main(promote) == 0
     out = capsys.readouterr().out
-    assert "Promote ppo_telecom_retention@" + silent[:8] in out and "(incumbent)" in out
+    assert "Promote telecom_retention_policy@" + silent[:8] in out and "(incumbent)" in out
     first = client.get_model_version_by_alias(model, "champion")
     assert first.run_id == silent
     assert first.tags["evidence.metric"] == "contacts_per_customer" and float(first.tags["evidence.ci_high"]) < 0
@@ -186,7 +186,7 @@ def test_promotion_on_evidence_keeps_previous_and_rolls_back(tiny_store, capsys)
     assert client.get_model_version_by_alias(model, "previous").run_id == chatty
     # the comparison now pairs against the champion
     comparison = _json_compare(capsys, "--name", model)
-    assert comparison["reference"] == {"policy": f"ppo_telecom_retention@{silent[:8]}", "role": "champion", "run_id": silent}  # fmt: skip
+    assert comparison["reference"] == {"policy": f"telecom_retention_policy@{silent[:8]}", "role": "champion", "run_id": silent}  # fmt: skip
 
 
 @pytest_slow

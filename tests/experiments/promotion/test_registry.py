@@ -40,7 +40,7 @@ def test_the_exported_artifact_reproduces_the_trained_module(trained) -> None:
     folder, run_id, summary = trained
     assert main(["export", run_id, "--out", str(folder / "exported")]) == 0
     manifest = json.loads((folder / "exported" / "manifest.json").read_text())
-    assert manifest["source_run"] == run_id and manifest["model"]["name"] == "ppo_telecom_retention"
+    assert manifest["source_run"] == run_id and manifest["model"]["name"] == "telecom_retention_policy"
     module = load_module(module_path(summary["checkpoint"]))
     observations, mask = simulated_observations("telecom_retention", 10_000)
     reference = module_logits(module, observations, mask)

@@ -7,16 +7,9 @@ import json
 import pytest
 
 from journeylab.experiments.cli.main import main
-from tests.helpers import TELECOM_EXPERIMENT, tiny_training
+from tests.helpers import TELECOM_EXPERIMENT, TINY_POLICY_ITERATION, tiny_training
 
-TINY_ITERATION = [
-    "algorithm=policy_iteration",
-    "scenario=telecom_email",
-    'scenario_overrides=["horizon_days=30"]',
-    "policy_iteration.customers=60",
-    "policy_iteration.updates=40",
-    "evaluation.every_iterations=1",
-]
+TINY_ITERATION = [*TINY_POLICY_ITERATION, "scenario=telecom_email", 'scenario_overrides=["horizon_days=30"]']
 
 
 @pytest.mark.slow

@@ -15,10 +15,15 @@ from tests.helpers import PRESETS, TINY_TRAINING
 TINY = [*TINY_TRAINING, "evaluation.every_iterations=1", "budget.minutes=5"]
 
 
-def test_every_preset_has_a_ppo_experiment_that_validates() -> None:
+def test_every_preset_ships_a_policy_iteration_experiment_that_validates() -> None:
+    shipped = sorted(path.stem for path in experiments_dir().glob("*.yaml"))
+    assert shipped == sorted(PRESETS)
     for preset in PRESETS:
-        config, scenario = load_experiment(experiments_dir() / f"ppo_{preset}.yaml")
-        assert config.scenario == preset == scenario.name and config.algorithm == "PPO"
+        config, scenario = load_experiment(experiments_dir() / f"{preset}.yaml")
+        assert config.scenario == preset == scenario.name and config.name == f"{preset}_policy"
+        assert config.algorithm == "policy_iteration" and config.policy_iteration.base == "tuned_rules"
+        ppo, _ = load_experiment(experiments_dir() / f"{preset}.yaml", ["algorithm=PPO"])
+        assert ppo.algorithm == "PPO"
 
 
 BAD = [
@@ -43,12 +48,12 @@ BAD = [
 @pytest.mark.parametrize(("overrides", "message"), BAD, ids=[b[0][0] for b in BAD])
 def test_bad_experiment_config_names_the_key(overrides: list[str], message: str) -> None:
     with pytest.raises(ExperimentConfigError, match=message):
-        load_experiment(experiments_dir() / "ppo_telecom_retention.yaml", overrides)
+        load_experiment(experiments_dir() / "telecom_retention.yaml", overrides)
 
 
 def test_bad_config_exits_2_before_any_training(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    code = main(["train", str(experiments_dir() / "ppo_telecom_retention.yaml"), "--set", "training.gamma=2"])
+    code = main(["train", str(experiments_dir() / "telecom_retention.yaml"), "--set", "training.gamma=2"])
     assert code == 2
     assert "training.gamma: Input should be less than or equal to 1" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
@@ -60,7 +65,7 @@ def test_a_tiny_training_run_is_tracked_and_its_policy_evaluated(tmp_path: Path,
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    argv = ["train", str(experiments_dir() / "ppo_smart_notifications.yaml"), "--json", "summary.json"]
+    argv = ["train", str(experiments_dir() / "smart_notifications.yaml"), "--json", "summary.json"]
     for override in TINY:
         argv += ["--set", override]
     assert main(argv) == 0
@@ -99,7 +104,7 @@ def test_same_seed_single_runner_gives_identical_training_metrics(tmp_path: Path
         monkeypatch.chdir(tmp_path)
         argv = [
             "train",
-            str(experiments_dir() / "ppo_retail_onboarding.yaml"),
+            str(experiments_dir() / "retail_onboarding.yaml"),
             "--out",
             f"run{attempt}",
             "--json",

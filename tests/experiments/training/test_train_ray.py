@@ -33,7 +33,7 @@ def store(tmp_path: Path, monkeypatch) -> mlflow.MlflowClient:
 
 
 def _experiment(preset: str, *overrides: str):
-    return load_experiment(experiments_dir() / f"ppo_{preset}.yaml", [*TINY, *overrides])
+    return load_experiment(experiments_dir() / f"{preset}.yaml", [*TINY, *overrides])
 
 
 def test_a_killed_env_runner_is_restarted_and_training_completes(tmp_path: Path, store) -> None:
@@ -86,7 +86,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(t
 
 
 def test_resume_of_an_unknown_run_exits_2_naming_it(tmp_path: Path, store, capsys) -> None:
-    code = main(["train", str(experiments_dir() / "ppo_smart_notifications.yaml"), "--resume", "0123456789abcdef"])
+    code = main(["train", str(experiments_dir() / "smart_notifications.yaml"), "--resume", "0123456789abcdef"])
     assert code == 2
     assert "--resume: no run with id '0123456789abcdef'" in capsys.readouterr().err
     assert not (tmp_path / "checkpoints").exists()
@@ -144,7 +144,7 @@ def test_appo_trains_as_the_second_algorithm(tmp_path: Path, store) -> None:
 def _sweep_file(tmp_path: Path, **changes) -> Path:
     document = {
         "name": "tiny",
-        "experiment": "ppo_smart_notifications",
+        "experiment": "smart_notifications",
         "overrides": [*TINY, "evaluation.customers=300"],
         "parameters": {"training.lr": {"grid": [0.001, 0.0001]}, "model.no_contact_bias": {"choice": [0.0, 3.0]}},
         "iterations_per_trial": 3,
@@ -181,8 +181,12 @@ def test_a_sweep_logs_every_trial_as_a_child_of_one_parent_run(tmp_path: Path, s
         ({"parameters": {"training.lr": {"uniform": [1, 0]}}}, r"parameters\.training\.lr: .*low < high"),
         ({"iterations_per_trial": 0}, r"iterations_per_trial: Input should be greater than or equal to 1"),
         ({"experiment": "ppo_atlantis"}, r"experiment: .*ppo_atlantis\.yaml does not exist"),
+        (
+            {"overrides": [*TINY, "evaluation.customers=300", "algorithm=policy_iteration"]},
+            r"experiment: smart_notifications\.yaml trains with algorithm 'policy_iteration'.*add 'algorithm=PPO'",
+        ),
     ],
-    ids=["unknown-key", "bad-value", "bad-bounds", "no-iterations", "unknown-experiment"],
+    ids=["unknown-key", "bad-value", "bad-bounds", "no-iterations", "unknown-experiment", "not-rllib"],
 )
 def test_a_bad_sweep_exits_2_naming_the_key(tmp_path: Path, monkeypatch, capsys, changes, message) -> None:
     import re
