@@ -3,7 +3,7 @@
 | column | type | meaning |
 |---|---|---|
 | customer_id | string | stable id |
-| day | int ≥ 0 | days since the log's start |
+| day | int in [0, 2,932,896] | days since the log's start (ISO dates: since 1970-01-01) |
 | event | string | contact, delivered, open, click, visit, conversion, unsubscribe, churn |
 | channel | string or null | channel of a contact or of the response |
 | message | string or null | message of a contact |
@@ -38,6 +38,12 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 """DESIGN.md's types, plus ``delivered``: the delivery receipt the decision service logs for a contact."""
 COLUMNS: tuple[str, ...] = ("customer_id", "day", "event", "channel", "message", "value", "decision_id", "propensity")
+FIRST_DAY = 0
+LAST_DAY = 2_932_896
+"""9999-12-31 as days since 1970-01-01, the last ISO date a request can name; far past any
+horizon, and well inside int64. The decision service holds every day it logs to [FIRST_DAY,
+LAST_DAY] at the door (``journeylab.serving.requests``) and this reader holds every row to the same
+range, so what the service acknowledges, the reader accepts."""
 REQUIRED: tuple[str, ...] = ("customer_id", "day", "event")
 
 
@@ -63,9 +69,9 @@ def validate_events(frame: pd.DataFrame) -> pd.DataFrame:
         raise _first_bad(out, out["customer_id"].isna(), "customer_id", "a non-empty id")
     out["customer_id"] = out["customer_id"].astype(str)
     day = pd.to_numeric(out["day"], errors="coerce")
-    bad_day = day.isna() | (day < 0) | (day != np.floor(day))
+    bad_day = day.isna() | (day < FIRST_DAY) | (day > LAST_DAY) | (day != np.floor(day))
     if bad_day.any():
-        raise _first_bad(out, bad_day, "day", "a whole number of days ≥ 0")
+        raise _first_bad(out, bad_day, "day", f"a whole number of days in [{FIRST_DAY}, {LAST_DAY}]")
     out["day"] = day.astype(np.int64)
     bad_event = ~out["event"].isin(EVENT_TYPES)
     if bad_event.any():

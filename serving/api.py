@@ -28,6 +28,8 @@ from journeylab.serving.requests import OUTCOME_EVENTS
 DEFAULT_MAX_BODY = 1 << 20
 """1 MiB: a full request with the longest allowed history is about 150 KB."""
 DEFAULT_MAX_BATCH = 1000
+MAX_INT_DIGITS = 400
+"""Integer literals longer than this are no field's valid value (Python refuses over 4,300)."""
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -35,7 +37,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limit`` bytes, by its header or as it streams in."""
+    """ASGI middleware: 413 for a body over ``limit`` bytes, by its header or as it streams in.
+
+    The body is read here, up to the limit, before the application sees the request, so a chunked
+    body (no ``content-length``) that turns out too large is refused before any response has
+    started — raising from inside the application instead would let its error handler answer 500
+    first. At most ``limit`` bytes are held per request."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -48,30 +55,33 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._refuse(send)
             return
-        seen = 0
-
-        async def counted() -> dict[str, Any]:
-            nonlocal seen
+        chunks, seen, more = [], 0, True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] != "http.request":  # the client left: nothing to answer
+                return
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
             if seen > self.limit:
-                raise _TooLarge
-            return message
+                await self._refuse(send)
+                return
+            more = message.get("more_body", False)
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"detail": f"request body: over the limit of {self.limit} bytes"}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def version_info(engine: DecisionEngine) -> dict[str, Any]:
@@ -109,9 +119,27 @@ def _one_or_many(model: type[BaseModel], max_batch: int) -> tuple[TypeAdapter, d
 
 
 async def _parse(request: Request, model: type[BaseModel], many: TypeAdapter) -> Any:
-    """The body validated as one ``model`` or a list of them, straight from JSON bytes."""
+    """The body validated as one ``model`` or a list of them, straight from JSON bytes.
+
+    pydantic's JSON parser refuses a number too long to hold (thousands of digits) for the whole
+    body, at no field; such a body is parsed again with the standard library, the overlong number
+    standing in as infinity, so the error names the field it was given for."""
     body = await request.body()
-    return many.validate_json(body) if body.lstrip()[:1] == b"[" else model.model_validate_json(body)
+    try:
+        return many.validate_json(body) if body.lstrip()[:1] == b"[" else model.model_validate_json(body)
+    except ValidationError as exc:
+        if not any("number out of range" in e["msg"] for e in exc.errors(include_url=False)):
+            raise
+        try:
+            data = json.loads(body, parse_int=_int_or_infinity)
+        except ValueError:
+            raise exc from None
+    return many.validate_python(data) if isinstance(data, list) else model.model_validate(data)
+
+
+def _int_or_infinity(digits: str) -> int | float:
+    """An integer literal; infinity past ``MAX_INT_DIGITS`` (refused as non-finite by every field)."""
+    return int(digits) if len(digits) <= MAX_INT_DIGITS else float("inf")
 
 
 def create_app(

@@ -16,7 +16,10 @@ A request says what a business knows about one customer when it asks for a decis
   move ``contacts_ewm`` by under 2 %).
 
 Days are integers on the event log's calendar, or ISO dates (``"2026-11-22"``), which count days
-since 1970-01-01; a request must use one convention throughout. Channels, messages and segments
+since 1970-01-01; a request must use one convention throughout. Days the service logs (``today``,
+an outcome's ``day``) lie in the event log's range, ``[FIRST_DAY, LAST_DAY]``
+(``journeylab.envs.event_log``), so every row it acknowledges reads back; days of the past
+(history, last purchase, last activity) may reach back to ``EARLIEST_DAY``. Channels, messages and segments
 are the artifact's, so the models are built per artifact (``RequestModels.for_manifest``) and the
 OpenAPI schema lists them. Every error names its field; NaN and infinities are refused.
 """
@@ -29,6 +32,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, create_model, model_validator
 
+from journeylab.envs.event_log import FIRST_DAY, LAST_DAY
 from journeylab.envs.validation import StrictModel
 
 EPOCH = dt.date(1970, 1, 1)
@@ -51,8 +55,32 @@ def _to_day(value: int | dt.date) -> int:
     return value if isinstance(value, int) else (value - EPOCH).days
 
 
-Day = Annotated[int | dt.date, Field(union_mode="left_to_right"), AfterValidator(_to_day)]
-"""A day number, or an ISO date (days since 1970-01-01)."""
+def _within(low: int, high: int, meaning: str) -> AfterValidator:
+    def check(day: int) -> int:
+        if not low <= day <= high:
+            shown = str(day) if len(str(day)) <= 24 else f"a {len(str(abs(day)))}-digit number"
+            raise ValueError(f"expected a day in [{low}, {high}] ({meaning}), got {shown}")
+        return day
+
+    return AfterValidator(check)
+
+
+Day = Annotated[
+    int | dt.date,
+    Field(union_mode="left_to_right"),
+    AfterValidator(_to_day),
+    _within(EARLIEST_DAY, LAST_DAY, "a day of the customer's past"),
+]
+"""A day number, or an ISO date (days since 1970-01-01), of the customer's past."""
+LoggedDay = Annotated[
+    int | dt.date,
+    Field(union_mode="left_to_right"),
+    AfterValidator(_to_day),
+    _within(FIRST_DAY, LAST_DAY, "the event log's calendar; ISO dates count from 1970-01-01"),
+]
+"""A day the service writes to the event log: the range ``read_events`` accepts."""
+Days = Annotated[int, Field(ge=0, le=LAST_DAY)]
+"""A length in days (tenure, onboarding), bounded like the calendar."""
 CustomerId = Annotated[str, Field(min_length=1, max_length=128)]
 Amount = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
@@ -66,11 +94,11 @@ class HistoryItemBase(StrictModel):
 
 class DecisionRequestBase(StrictModel):
     customer_id: CustomerId
-    today: Day
+    today: LoggedDay
     segment: str
     value_tier: Literal[0, 1, 2]
-    tenure_days: Annotated[int, Field(ge=0)]
-    onboarding_days: Annotated[int, Field(ge=0)] = 0
+    tenure_days: Days
+    onboarding_days: Days = 0
     last_purchase_day: Day | None = None
     last_activity_day: Day | None = None
     purchase_frequency: Amount = 0.0
@@ -106,7 +134,7 @@ class DecisionRequestBase(StrictModel):
 
 class OutcomeBase(StrictModel):
     customer_id: CustomerId
-    day: Day
+    day: LoggedDay
     outcome: Literal["delivered", "opened", "clicked", "converted", "unsubscribed"]
     channel: str | None = None
     message: str | None = None

@@ -5,7 +5,12 @@ Test modules import these from here and never from each other; ``conftest.py`` h
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +233,33 @@ def _top_level_items(distribution: Any) -> set[str]:
         if first not in ("..", "__pycache__") and not first.endswith(".pth"):
             items.add(first)
     return items
+
+
+class Service:
+    """``journeylab serve ARTIFACT --log LOG`` in a subprocess on 127.0.0.1, ready once ``/health`` answers."""
+
+    def __init__(self, artifact: Path, log: Path, *extra: str) -> None:
+        self.port, self.log = free_port(), log
+        command = [sys.executable, "-m", "journeylab.experiments.cli.main", "serve", str(artifact)]
+        self.server = LocalServer([*command, "--port", str(self.port), "--log", str(log), *extra], cwd=REPO)
+        self.process = self.server.process
+        self.server.wait_until(lambda: self.get("/health"))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        with urllib.request.urlopen(self.url(path), timeout=10) as response:
+            return response.status, response.read()
+
+    def post(self, path: str, body: object) -> tuple[int, object]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        request = urllib.request.Request(self.url(path), data=data, headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.server.stop(sig)
