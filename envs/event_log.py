@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from journeylab.envs.calendar import FIRST_DAY, LAST_DAY
 from journeylab.envs.dynamics import DayOutcome
 from journeylab.errors import InputError
 
@@ -38,12 +39,6 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 """DESIGN.md's types, plus ``delivered``: the delivery receipt the decision service logs for a contact."""
 COLUMNS: tuple[str, ...] = ("customer_id", "day", "event", "channel", "message", "value", "decision_id", "propensity")
-FIRST_DAY = 0
-LAST_DAY = 2_932_896
-"""9999-12-31 as days since 1970-01-01, the last ISO date a request can name; far past any
-horizon, and well inside int64. The decision service holds every day it logs to [FIRST_DAY,
-LAST_DAY] at the door (``journeylab.serving.requests``) and this reader holds every row to the same
-range, so what the service acknowledges, the reader accepts."""
 REQUIRED: tuple[str, ...] = ("customer_id", "day", "event")
 
 

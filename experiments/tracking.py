@@ -19,6 +19,21 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
+class NoStoreError(InputError):
+    """A command that only reads the store found none (and did not create an empty one)."""
+
+
+def existing_store() -> None:
+    """Refuse, before MLflow would create it, a sqlite store that does not exist yet: reading
+    commands (``export``, ``promote``, ``compare``) must not leave an empty ``mlflow.db`` behind."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise NoStoreError(
+            f"no MLflow store at {uri} (MLFLOW_TRACKING_URI, else ./mlflow.db): run journeylab demo, "
+            "evaluate or train first, or run from the folder that holds it"
+        )
+
+
 def client() -> Any:
     """The one MLflow client of journeylab's store; MLflow's fluent API is pointed at the same store."""
     import mlflow

@@ -18,7 +18,7 @@ A request says what a business knows about one customer when it asks for a decis
 Days are integers on the event log's calendar, or ISO dates (``"2026-11-22"``), which count days
 since 1970-01-01; a request must use one convention throughout. Days the service logs (``today``,
 an outcome's ``day``) lie in the event log's range, ``[FIRST_DAY, LAST_DAY]``
-(``journeylab.envs.event_log``), so every row it acknowledges reads back; days of the past
+(``journeylab.envs.calendar``), so every row it acknowledges reads back; days of the past
 (history, last purchase, last activity) may reach back to ``EARLIEST_DAY``. Channels, messages and segments
 are the artifact's, so the models are built per artifact (``RequestModels.for_manifest``) and the
 OpenAPI schema lists them. Every error names its field; NaN and infinities are refused.
@@ -32,10 +32,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, create_model, model_validator
 
-from journeylab.envs.event_log import FIRST_DAY, LAST_DAY
+from journeylab.envs.calendar import EPOCH, FIRST_DAY, LAST_DAY
 from journeylab.envs.validation import StrictModel
 
-EPOCH = dt.date(1970, 1, 1)
 EARLIEST_DAY = -99_999
 """Days at or before ``journeylab.envs.record.NEVER`` would read as 'never'."""
 MAX_HISTORY = 2_000

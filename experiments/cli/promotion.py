@@ -58,7 +58,9 @@ def compare_command(args: argparse.Namespace) -> int:
     from journeylab.experiments.files import write_folder
     from journeylab.experiments.promotion.comparison import compare
     from journeylab.experiments.promotion.comparison_report import log_comparison, render, write_report
+    from journeylab.experiments.tracking import existing_store
 
+    existing_store()
     name = experiment_name(args.experiment, args.scenario)
     comparison = compare(name, args.name)
     print(render(comparison, args.format))
@@ -107,6 +109,9 @@ def _add_promote(sub: Subcommands) -> None:
 
 
 def promote_command(args: argparse.Namespace) -> int:
+    from journeylab.experiments.tracking import existing_store
+
+    existing_store()
     if args.rollback:
         return _rollback(args.rollback)
     if args.experiment:

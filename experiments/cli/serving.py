@@ -21,7 +21,9 @@ def _verified(source: str, into: Path) -> tuple[Path, str | None]:
     """A local artifact folder from a folder path or a ``models:/`` URI, and the digest to check."""
     if source.startswith(MODEL_URI_PREFIX):
         from journeylab.experiments.promotion.registry import resolve_artifact
+        from journeylab.experiments.tracking import existing_store
 
+        existing_store()
         return resolve_artifact(source, into)
     path = Path(source)
     if not path.is_dir():
@@ -48,14 +50,26 @@ def register(sub: Subcommands) -> None:
 def _add_export(sub: Subcommands) -> None:
     p = sub.add_parser("export", help="write the serving artifact (policy.onnx + manifest.json) of a run or model")
     p.add_argument("source", help="a training RUN_ID, or models:/NAME@ALIAS")
-    p.add_argument("--out", type=Path, required=True, help="the artifact folder to write")
+    p.add_argument("--out", type=Path, required=True, help="the artifact folder to write (new or empty)")
+    p.add_argument("--force", action="store_true", help="replace --out even if it holds files")
     p.set_defaults(handler=export_command)
+
+
+def writable_folder(out: Path, force: bool) -> None:
+    """``--out`` may be new or an empty folder; a folder with files only with ``--force``."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UsageError(f"--out: {out} is not empty; its files would be replaced (--force to replace them)")
 
 
 def export_command(args: argparse.Namespace) -> int:
     from journeylab.experiments.promotion.registry import export_model, export_run
+    from journeylab.experiments.tracking import existing_store
     from journeylab.serving.artifact import ArtifactError
 
+    writable_folder(args.out, args.force)
+    existing_store()
     try:
         if args.source.startswith(MODEL_URI_PREFIX):
             out = export_model(args.source, args.out)

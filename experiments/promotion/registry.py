@@ -2,19 +2,21 @@
 
 ``export_run`` rebuilds a training run's kept checkpoint (its ``checkpoint`` artifact) and scenario
 (its ``experiment.yaml`` artifact) and writes the serving artifact. ``promote`` logs that artifact
-in the run as a pyfunc model from code (``pyfunc_model.py`` beside this module; no pickled objects), with a
-signature, registers it under the run's experiment name and points an alias (``champion``) at it; the
-version ``champion`` leaves keeps the ``previous`` alias.
-``resolve_artifact`` turns ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``) back into a local,
-verified artifact folder for ``export`` and ``serve``.
+in the run as a pyfunc model whose only content is data — the artifact folder, loaded by the
+installed ``journeylab.experiments.promotion.pyfunc_loader``; no stored code, no pickled objects —
+with a signature, registers it under the run's experiment name, records the manifest's sha256 on
+the model version (``MANIFEST_TAG``, in the tracking database rather than beside the files it
+vouches for) and points an alias (``champion``) at it; the version ``champion`` leaves keeps the
+``previous`` alias. ``resolve_artifact`` turns ``models:/NAME@ALIAS`` (or ``models:/NAME/VERSION``)
+back into a local artifact folder and the digest ``export`` and ``serve`` verify it against.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 import warnings
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ PREVIOUS_ALIAS = "previous"
 """Moving ``champion`` keeps the version it leaves under ``previous``, for ``promote --rollback``."""
 MODEL_NAME = "policy"
 """Name of the pyfunc model logged in the training run."""
+LOADER_MODULE = "journeylab.experiments.promotion.pyfunc_loader"
+MANIFEST_TAG = "journeylab.manifest_sha256"
+"""Model-version tag: the sha256 of the artifact's manifest, recorded when the version is registered."""
 
 
 class RegistryError(InputError):
@@ -164,16 +169,16 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as scratch:
             artifact = export_run(run_id, Path(scratch) / POLICY_ARTIFACT, name, version)
             engine = DecisionEngine.load(artifact)
+            digest = manifest_digest(artifact)
             with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-                # the model's predict is untyped on purpose (an explicit signature is logged instead)
                 warnings.filterwarnings(
                     "ignore", message=".*Add type hints to the `predict` method", category=UserWarning
                 )
                 mlflow.pyfunc.log_model(
                     name=MODEL_NAME,
-                    python_model=str(files("journeylab.experiments.promotion").joinpath("pyfunc_model.py")),
-                    artifacts={POLICY_ARTIFACT: str(artifact)},
-                    model_config={"manifest_sha256": manifest_digest(artifact)},
+                    loader_module=LOADER_MODULE,
+                    data_path=str(artifact),
+                    model_config={"manifest_sha256": digest},
                     signature=signature(engine),
                     input_example=example_frame(engine),
                     pip_requirements=[f"journeylab[serving]=={journeylab.__version__}", "pandas", "mlflow"],
@@ -185,6 +190,7 @@ def promote(run_id: str, alias: str, name: str | None = None) -> dict[str, Any]:
                 f"model '{name}': registered as version {getattr(existing, 'version', None)}, but the artifact says {version} "
                 "(another promotion ran at the same time); promote again"
             )
+        client().set_model_version_tag(name, str(existing.version), MANIFEST_TAG, digest)
     _move_alias(name, alias, str(existing.version))
     return {
         "name": name,
@@ -210,21 +216,37 @@ def _move_alias(name: str, alias: str, version: str) -> None:
     store.set_registered_model_alias(name, alias, version)
 
 
+MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
 def resolve_artifact(uri: str, into: Path) -> tuple[Path, str | None]:
-    """A local copy of the policy artifact of ``models:/NAME@ALIAS`` and the manifest digest to check."""
+    """A local copy of the policy artifact of ``models:/NAME@ALIAS`` and the manifest digest to check:
+    the one recorded on the model version, else (versions registered before the tag) the model's own."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client()  # points MLflow's fluent API at journeylab's store
+    store = client()  # also points MLflow's fluent API at journeylab's store
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
     except MlflowException as exc:
         raise RegistryError(f"{uri}: cannot be resolved in {tracking_uri()} ({exc.message.splitlines()[0]})") from None
-    policy = local / "artifacts" / POLICY_ARTIFACT
-    if not policy.is_dir() or not (local / "MLmodel").is_file():
-        raise RegistryError(f"{uri}: is not a journeylab policy model (no artifacts/{POLICY_ARTIFACT})")
+    if not (local / "MLmodel").is_file():
+        raise RegistryError(f"{uri}: is not a journeylab policy model (no MLmodel)")
     flavor = mlflow.models.Model.load(str(local / "MLmodel")).flavors.get("python_function", {})
-    return policy, (flavor.get("config") or {}).get("manifest_sha256")
+    policy = local / flavor["data"] if flavor.get("data") else local / "artifacts" / POLICY_ARTIFACT
+    if not policy.is_dir() or not policy.resolve().is_relative_to(local.resolve()):
+        raise RegistryError(f"{uri}: is not a journeylab policy model (no policy artifact folder)")
+    recorded = _recorded_digest(store, uri)
+    return policy, recorded or (flavor.get("config") or {}).get("manifest_sha256")
+
+
+def _recorded_digest(store: Any, uri: str) -> str | None:
+    found = MODEL_URI.match(uri)
+    if found is None:
+        return None
+    name, alias, version = found.group("name", "alias", "version")
+    entry = store.get_model_version_by_alias(name, alias) if alias else store.get_model_version(name, version)
+    return entry.tags.get(MANIFEST_TAG)
 
 
 def load_engine(uri: str, epsilon: float = 0.0, seed: int | None = None) -> Any:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from journeylab.envs.event_log import LAST_DAY, read_events
+from journeylab.envs.calendar import LAST_DAY
+from journeylab.envs.event_log import read_events
 from journeylab.envs.scenario import load_scenario
 from journeylab.experiments.promotion.export import write_artifact
 from journeylab.serving.engine import DecisionEngine

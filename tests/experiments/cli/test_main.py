@@ -153,3 +153,40 @@ def test_a_policy_list_keeps_every_option_with_its_policy() -> None:
         "batch_and_blast:period=14,channel=web",
         "learned:module=/m,mode=sample",
     ]
+
+
+READING_WITHOUT_A_STORE = [
+    ["export", "0" * 32, "--out", "exported"],
+    ["export", "models:/telecom_retention@champion", "--out", "exported"],
+    ["promote", "0" * 32],
+    ["promote", "--rollback", "telecom_retention"],
+    ["compare", "--experiment", "telecom_retention"],
+    ["serve", "models:/telecom_retention@champion"],
+]
+
+
+@pytest.mark.parametrize("argv", READING_WITHOUT_A_STORE, ids=[" ".join(a[:2]) for a in READING_WITHOUT_A_STORE])
+def test_a_reading_command_without_a_store_exits_2_and_creates_none(argv, tmp_path, monkeypatch, capsys) -> None:
+    """`journeylab export bogus` used to leave an empty ./mlflow.db behind."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(argv) == 2
+    assert "no MLflow store at sqlite:///" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_refuses_a_folder_with_files_unless_forced(tmp_path, monkeypatch, capsys) -> None:
+    """Issue 19 item 11: `export --out DIR` deleted an existing folder's contents without warning."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    kept = tmp_path / "reports" / "q3.xlsx"
+    kept.parent.mkdir()
+    kept.write_text("the quarter's numbers")
+    assert main(["export", "0" * 32, "--out", str(kept.parent)]) == 2
+    assert "--out: " in (err := capsys.readouterr().err) and "is not empty" in err and "--force" in err
+    assert kept.read_text() == "the quarter's numbers"
+    assert main(["export", "0" * 32, "--out", str(kept)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    # with --force the folder check passes and the next one (the store) answers
+    assert main(["export", "0" * 32, "--out", str(kept.parent), "--force"]) == 2
+    assert "no MLflow store" in capsys.readouterr().err and kept.exists()

@@ -39,6 +39,8 @@ def trained(tmp_path_factory):
 def test_the_exported_artifact_reproduces_the_trained_module(trained) -> None:
     folder, run_id, summary = trained
     assert main(["export", run_id, "--out", str(folder / "exported")]) == 0
+    assert main(["export", run_id, "--out", str(folder / "exported")]) == 2  # not empty any more
+    assert main(["export", run_id, "--out", str(folder / "exported"), "--force"]) == 0
     manifest = json.loads((folder / "exported" / "manifest.json").read_text())
     assert manifest["source_run"] == run_id and manifest["model"]["name"] == "telecom_retention_policy"
     module = load_module(module_path(summary["checkpoint"]))
@@ -66,6 +68,10 @@ def test_promote_registers_a_pickle_free_pyfunc_that_decides(trained, capsys) ->
     assert decisions["action_index"].tolist() == expected["action_index"].tolist()
     local = Path(mlflow.artifacts.download_artifacts("models:/telecom_retention@champion", dst_path=str(folder / "dl")))
     assert not [p for p in local.rglob("*") if p.suffix in (".pkl", ".pickle", ".cloudpickle")]
+    # issue 19 item 10: no code is stored in the model; load_model imports the installed loader
+    assert not [p for p in local.rglob("*.py")] and not (local / "code").exists()
+    flavor = mlflow.models.Model.load(str(local / "MLmodel")).flavors["python_function"]
+    assert flavor["loader_module"] == "journeylab.experiments.promotion.pyfunc_loader"
     assert model.metadata.get_input_schema().input_names()[:3] == ["customer_id", "today", "segment"]
     # promoting the same run again moves the alias, without registering a second version
     assert main(["promote", run_id, "--alias", "staging"]) == 0
@@ -79,14 +85,22 @@ def test_export_from_a_model_uri_verifies_against_the_registry(trained) -> None:
     assert main(["export", "models:/telecom_retention@champion", "--out", str(folder / "from_registry")]) == 0
     manifest = json.loads((folder / "from_registry" / "manifest.json").read_text())
     assert manifest["model"] == {"name": "telecom_retention", "version": "1"}
-    # tamper with the stored model's manifest and re-hash its digest file: the registry's digest still refuses it
-    stored = next((folder / "mlruns").rglob("artifacts/policy/manifest.json"))
+    # tamper with the stored model's manifest, re-hash its digest file and the digest in MLmodel: the
+    # digest recorded on the model version (in the tracking database) still refuses it
+    import hashlib
+
+    import yaml
+
+    stored = next((folder / "mlruns").rglob("data/policy/manifest.json"))
     tampered = json.loads(stored.read_text())
     tampered["rules"]["min_gap_days"] = 0
     stored.write_text(json.dumps(tampered))
-    import hashlib
-
-    (stored.parent / "manifest.sha256").write_text(hashlib.sha256(stored.read_bytes()).hexdigest())
+    forged = hashlib.sha256(stored.read_bytes()).hexdigest()
+    (stored.parent / "manifest.sha256").write_text(forged)
+    mlmodel = stored.parents[2] / "MLmodel"
+    document = yaml.safe_load(mlmodel.read_text())
+    document["flavors"]["python_function"]["config"]["manifest_sha256"] = forged
+    mlmodel.write_text(yaml.safe_dump(document))
     with tempfile.TemporaryDirectory() as scratch:
         assert main(["export", "models:/telecom_retention@champion", "--out", f"{scratch}/x"]) == 2
         assert not Path(f"{scratch}/x").exists()
