@@ -6,8 +6,9 @@ on POSIX file systems, so a reader sees the old content or the new, never a mix;
 most a hidden ``.NAME.partial`` beside it, which the next write replaces.
 
 A folder cannot be swapped in one rename when it already exists: the old one is first renamed to
-``NAME.previous``, then the staged one to ``NAME``. A crash between the two leaves ``NAME.previous``
-whole, and :func:`surviving_folder` finds it.
+``NAME.previous``, then the staged one to ``NAME``; a crash between the two leaves ``NAME.previous``
+whole. (Training checkpoints avoid the swap altogether: each is a new folder,
+``journeylab.experiments.training.checkpoints``.)
 """
 
 from __future__ import annotations
@@ -80,11 +81,3 @@ def write_folder(path: Path, fill: Callable[[Path], Any]) -> Path:
 def copy_folder(source: Path, target: Path) -> Path:
     """Replace ``target`` with a copy of ``source``, staged then swapped in."""
     return write_folder(target, lambda staging: shutil.copytree(source, staging))
-
-
-def surviving_folder(path: Path) -> Path | None:
-    """``path`` if it exists, else the ``NAME.previous`` a crash inside :func:`write_folder` left."""
-    if path.exists():
-        return path
-    previous = previous_of(path)
-    return previous if previous.exists() else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +41,8 @@ class ArtifactError(InputError):
 
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-"""A plain file name in the artifact folder: no path separators, no NUL, no leading dot."""
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""A file of the artifact folder: no path separators, no NUL, no leading dot."""
 
 
 class ModelName(BaseModel):
@@ -63,10 +64,15 @@ class Manifest(BaseModel):
     rules: dict[str, Any]
     inputs: dict[str, str]
     outputs: dict[str, str]
-    files: dict[FileName, Sha256]
+    files: dict[str, Sha256]
 
     @model_validator(mode="after")
     def _lists_the_model(self) -> Manifest:
+        for name in self.files:
+            if not PLAIN_NAME.fullmatch(name):
+                raise ValueError(
+                    f"files: {name!r} is outside the artifact folder or not a plain file name (letters, digits, '.', '_', '-')"
+                )
         if MODEL_FILE not in self.files:
             raise ValueError(f"files: must map '{MODEL_FILE}' (and any other file) to its sha256")
         return self

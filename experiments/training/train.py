@@ -25,10 +25,17 @@ import yaml
 from journeylab.envs.scenario import Scenario, validate_scenario
 from journeylab.envs.vector_env import JourneyVectorEnv
 from journeylab.errors import InputError
-from journeylab.experiments.files import copy_folder, surviving_folder, write_folder
+from journeylab.experiments.files import write_folder
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, write_outcomes
 from journeylab.experiments.harness.plots import evaluation_figures, learning_curves_figure
 from journeylab.experiments.tracking import TrackedRun, UnknownRunError
+from journeylab.experiments.training.checkpoints import (
+    CheckpointError,
+    checkpoint_folder,
+    file_digests,
+    remove_unreferenced,
+    verify,
+)
 from journeylab.experiments.training.config import ExperimentConfig
 from journeylab.experiments.training.held_out import CHOICE_METRIC, HeldOutJudge
 from journeylab.experiments.training.progress import Progress
@@ -228,9 +235,13 @@ class Position:
     sampled: int = 0
     minutes: float = 0.0
     checkpoint: str | None = None
+    files: dict[str, str] | None = None
+    """sha256 of every file of ``checkpoint``, recorded as it was written (``checkpoints.verify``)."""
     best_iteration: int = 0
     best_value: float | None = None
-    """Validation expected net value per customer of the best checkpoint so far (kept in ``output/best``)."""
+    """Validation expected net value per customer of the best checkpoint so far (kept in ``best``)."""
+    best: str | None = None
+    best_files: dict[str, str] | None = None
 
     TAG: ClassVar[str] = "journeylab.position"
 
@@ -263,24 +274,27 @@ def open_run(
         raise ResumeError(str(exc)) from None
     data = run.data
     position = Position.from_tags(data.tags)
-    if position.checkpoint and not Path(position.checkpoint).exists():
-        interrupted_save = surviving_folder(Path(position.checkpoint))
-        if interrupted_save is not None:  # killed between write_folder's two renames
-            interrupted_save.rename(position.checkpoint)
     problem = None
     if data.params.get("experiment") != config.name:
         problem = f"trained experiment '{data.params.get('experiment')}', not '{config.name}'"
-    elif position.checkpoint is None or not Path(position.checkpoint).exists():
-        problem = f"has no checkpoint to continue from (checkpoint: {position.checkpoint})"
+    elif position.checkpoint is None:
+        problem = "has no checkpoint to continue from"
+    else:
+        try:  # before anything in them is unpickled
+            verify(Path(position.checkpoint), position.files)
+            if position.best is not None:
+                verify(Path(position.best), position.best_files)
+        except CheckpointError as exc:
+            problem = f"cannot continue from its checkpoint: {exc}"
     if problem:
         run.finish("FAILED")
         raise ResumeError(f"--resume: run {resume} {problem}")
     return run, position, Path(data.tags["journeylab.output"])
 
 
-def save_checkpoint(algo: Any, output: Path) -> Path:
-    """Save the algorithm to ``output/checkpoint``; a crash mid-save leaves the previous one whole."""
-    return write_folder(output / "checkpoint", lambda staging: algo.save_to_path(str(staging)))
+def save_checkpoint(algo: Any, output: Path, iteration: int) -> Path:
+    """Save the algorithm to a folder of its own (``checkpoints.checkpoint_folder``), staged then renamed."""
+    return write_folder(checkpoint_folder(output, iteration), lambda staging: algo.save_to_path(str(staging)))
 
 
 def train(
@@ -309,13 +323,16 @@ def train(
         )
         algo = build_algorithm(config, scenario)
         if position.checkpoint:
-            algo.restore_from_path(position.checkpoint)
+            restore(algo, Path(position.checkpoint))
             progress.note(f"resumed at iteration {position.iteration} from {position.checkpoint}")
     except BaseException:
         run.finish("FAILED")
         raise
     clock = Clock(config, position.minutes)
     judged_at = -1
+    pending: list[tuple[int, dict[str, float]]] = []
+    """Iterations' metrics not yet in MLflow: they are logged with the next checkpoint, so that an
+    iteration lost with an interruption is logged once, when the resumed run does it again."""
     try:
         if position.checkpoint is None and hasattr(algo, "warm_start"):
             # The warm start (the incumbent, cloned) is judged and kept like any checkpoint: training
@@ -332,14 +349,16 @@ def train(
             metrics.update(runner_health(algo))
             position.sampled = int(metrics.get("train/sampled_steps", position.sampled))
             position.minutes = clock.minutes
-            run.log(metrics, step=position.iteration)
+            pending.append((position.iteration, metrics))
             progress.update(position.iteration, position.sampled, position.minutes, metrics)
             if position.iteration % config.evaluation.every_iterations == 0:
+                _log_pending(run, pending)
                 _checkpoint_and_judge(algo, output, run, position, validation, progress)
                 judged_at = position.iteration
             if on_iteration is not None:
                 on_iteration(algo, position.iteration)
         if judged_at != position.iteration:
+            _log_pending(run, pending)
             _checkpoint_and_judge(algo, output, run, position, validation, progress)
     except BaseException:
         run.finish("KILLED")
@@ -349,23 +368,41 @@ def train(
     return _finish(config, scenario, run, position, output, progress)
 
 
+def _log_pending(run: Any, pending: list[tuple[int, dict[str, float]]]) -> None:
+    for step, metrics in pending:
+        run.log(metrics, step=step)
+    pending.clear()
+
+
+def restore(algo: Any, checkpoint: Path) -> None:
+    """Load a verified checkpoint; a file the algorithm cannot read is named, not a traceback."""
+    import pickle
+
+    try:
+        algo.restore_from_path(str(checkpoint))
+    except (EOFError, pickle.UnpicklingError, ValueError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{checkpoint}: cannot be restored ({type(exc).__name__}: {exc})") from None
+
+
 def _checkpoint_and_judge(
     algo: Any, output: Path, run: Any, position: Position, validation: Any, progress: Any
 ) -> None:
-    """Checkpoint (resumable from here), judge it on the validation customers (``eval/…``), and keep
-    it as ``output/best`` if it is the best so far."""
+    """Checkpoint (resumable from here), judge it on the validation customers (``eval/…``), keep it
+    as the best if it is the best so far, and commit the position (the tag); then delete the
+    checkpoint folders it no longer names."""
     from journeylab.agents.rllib_module import module_path
 
-    checkpoint = save_checkpoint(algo, output)
-    position.checkpoint = str(checkpoint)
+    checkpoint = save_checkpoint(algo, output, position.iteration)
+    position.checkpoint, position.files = str(checkpoint), file_digests(checkpoint)
     judgement = validation.judge(module_path(checkpoint))
     metrics = judgement.metrics("eval/")
     run.log(metrics, step=position.iteration)
     value = metrics[f"eval/{CHOICE_METRIC}"]
     if position.best_value is None or value > position.best_value:
-        copy_folder(checkpoint, output / "best")
         position.best_value, position.best_iteration = value, position.iteration
+        position.best, position.best_files = position.checkpoint, position.files
     run.tag(position.tags())
+    remove_unreferenced(output, {position.checkpoint, position.best or position.checkpoint})
     paired = judgement.paired_vs_best[CHOICE_METRIC]
     progress.note(
         f"eval @ iter {position.iteration}: expected net value {value:.2f}/customer · vs {judgement.best_baseline} "
@@ -379,9 +416,12 @@ def _finish(
     """The kept checkpoint on the test customers, artifacts, and the summary that ``--json`` writes."""
     from journeylab.agents.rllib_module import module_path
 
-    keep_best = config.evaluation.keep == "best" and (output / "best").exists()
+    assert position.checkpoint is not None  # every run ends with a checkpoint
+    keep_best = config.evaluation.keep == "best" and position.best is not None
     kept, kept_iteration = (
-        (output / "best", position.best_iteration) if keep_best else (output / "checkpoint", position.iteration)
+        (Path(str(position.best)), position.best_iteration)
+        if keep_best
+        else (Path(position.checkpoint), position.iteration)
     )
     judgement = HeldOutJudge(config, scenario, config.evaluation.seed).judge(module_path(kept))
     run.log(judgement.metrics("final/"), step=position.iteration)

@@ -55,7 +55,8 @@ def test_a_killed_env_runner_is_restarted_and_training_completes(tmp_path: Path,
     assert history[14] > history[back]  # ... and training went on sampling from it
 
 
-def test_an_interrupted_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(tmp_path: Path, store) -> None:
+def _interrupted(tmp_path: Path, store) -> tuple[object, object, object]:
+    """A run interrupted after iteration 3 of 4; its last committed checkpoint is iteration 2's."""
     config, scenario = _experiment(
         "smart_notifications", "env_runners=0", "budget.iterations=4", "evaluation.every_iterations=2"
     )
@@ -67,22 +68,82 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(t
     with pytest.raises(KeyboardInterrupt):
         train(config, scenario, tmp_path / "out", on_iteration=interrupt, stream=io.StringIO())
     (interrupted,) = store.search_runs([store.get_experiment_by_name(scenario.name).experiment_id])
+    return config, scenario, interrupted
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(tmp_path: Path, store) -> None:
+    config, scenario, interrupted = _interrupted(tmp_path, store)
     assert interrupted.info.status == "KILLED"
     position = json.loads(interrupted.data.tags["journeylab.position"])
-    assert position["iteration"] == 2 and Path(position["checkpoint"]).is_dir()
-    # as if killed between save_checkpoint's two renames: only checkpoint.previous is left
-    Path(position["checkpoint"]).rename(Path(position["checkpoint"]).with_name("checkpoint.previous"))
+    assert position["iteration"] == 2 and Path(position["checkpoint"]).name == "checkpoint-000002"
+    assert position["files"] and all(len(digest) == 64 for digest in position["files"].values())
+    # killed after writing a newer checkpoint folder but before committing it: the committed one is intact
+    Path(position["checkpoint"]).with_name("checkpoint-000003").mkdir()
 
     summary = train(config, scenario, tmp_path / "out", resume=interrupted.info.run_id, stream=io.StringIO())
     assert summary["run_id"] == interrupted.info.run_id and summary["iterations"] == 4
     run = store.get_run(summary["run_id"])
     assert run.info.status == "FINISHED"
     steps = [m.step for m in store.get_metric_history(run.info.run_id, "train/sampled_steps")]
-    assert steps == [1, 2, 3, 3, 4]  # iteration 3 was lost with the interruption and done again
+    assert steps == [1, 2, 3, 4]  # iteration 3, lost with the interruption, is logged once: when done again
     evals = [m.step for m in store.get_metric_history(run.info.run_id, "eval/net_value_per_customer")]
     assert evals == [2, 4]
     artifacts = {a.path for a in store.list_artifacts(run.info.run_id)}
     assert {"summary.json", "experiment.yaml", "learning_curves.png", "channel_mix.png", "checkpoint"} <= artifacts
+    folders = sorted(p.name for p in Path(position["checkpoint"]).parent.glob("checkpoint-*"))
+    final = json.loads(run.data.tags["journeylab.position"])
+    assert folders == sorted({Path(final["checkpoint"]).name, Path(final["best"]).name})  # the rest are deleted
+
+
+class _Planted:
+    """Unpickling this creates ``marker``: what a planted pickle could do instead."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def _plant(checkpoint: Path, marker: Path) -> str:
+    import pickle
+
+    (checkpoint / "algorithm_state.pkl").write_bytes(pickle.dumps(_Planted(marker)))
+    return "algorithm_state.pkl: sha256 does not match"
+
+
+def _truncate(checkpoint: Path, marker: Path) -> str:
+    state = checkpoint / "learner_group" / "learner" / "state.pkl"
+    state.write_bytes(state.read_bytes()[:100])
+    return "learner/state.pkl: sha256 does not match"
+
+
+def _add(checkpoint: Path, marker: Path) -> str:
+    import pickle
+
+    (checkpoint / "extra_state.pkl").write_bytes(pickle.dumps(_Planted(marker)))
+    return "extra_state.pkl: not part of the checkpoint as written"
+
+
+def _remove(checkpoint: Path, marker: Path) -> str:
+    (checkpoint / "rllib_checkpoint.json").unlink()
+    return "rllib_checkpoint.json: missing from the checkpoint"
+
+
+@pytest.mark.parametrize("tamper", [_plant, _truncate, _add, _remove], ids=["planted", "truncated", "added", "removed"])
+def test_resume_refuses_a_changed_checkpoint_before_unpickling_it(tmp_path: Path, store, capsys, tamper) -> None:
+    """Issue 19 items 12–13: a planted `algorithm_state.pkl` ran its code on --resume; a truncated
+    file ended in EOFError."""
+    *_, interrupted = _interrupted(tmp_path, store)
+    checkpoint = Path(json.loads(interrupted.data.tags["journeylab.position"])["checkpoint"])
+    marker = tmp_path / "planted-code-ran"
+    named = tamper(checkpoint, marker)
+    argv = ["train", str(experiments_dir() / "smart_notifications.yaml"), *(a for o in TINY for a in ("--set", o))]
+    assert main([*argv, "--set", "budget.iterations=4", "--resume", interrupted.info.run_id]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "cannot continue from its checkpoint" in err and "Traceback" not in err
+    assert not marker.exists()
+    assert store.get_run(interrupted.info.run_id).info.status == "FAILED"
 
 
 def test_resume_of_an_unknown_run_exits_2_naming_it(tmp_path: Path, store, capsys) -> None:
