@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from journeylab.errors import ConfigError
+
+MAX_SEED = 2**32 - 1
+"""The largest seed anywhere in journeylab: ``numpy.random.seed`` and RLlib's seeding take 32-bit
+seeds, and cohort seeds are combined with customer indices in uint64 keys. Config files and every
+``--seed`` are checked against it at the door, so a seed that passes validation never crashes later."""
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class StrictModel(BaseModel):

@@ -44,6 +44,19 @@ positive_int = integer_at_least(1, "positive")
 non_negative_int = integer_at_least(0, "non-negative")
 
 
+def seed_value(text: str) -> int:
+    """An argparse type: a seed in [0, ``MAX_SEED``], the range every config's seeds are held to."""
+    from journeylab.envs.validation import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a seed, a whole number in [0, {MAX_SEED}], got '{text}'") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed, a whole number in [0, {MAX_SEED}], got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from journeylab.experiments.cli.arguments import EXIT_FIT_FAILED, Subcommands, UsageError
+from journeylab.experiments.cli.arguments import EXIT_FIT_FAILED, Subcommands, UsageError, seed_value
 
 
 def register(sub: Subcommands) -> None:
@@ -49,7 +49,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--holdout", type=float, default=0.3, help="share of customers held out of fitting (default 0.3)")
     p.add_argument("--replicas", type=int, default=4, help="simulated copies of each customer per round (default 4)")
     p.add_argument("--policy", default=None, help="the logging policy, if known (default: replay the logged contacts)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the simulations")
+    p.add_argument("--seed", type=seed_value, default=0, help="seed of the hold-out split and the simulations")
     p.add_argument("--iterations", type=int, default=6, help="fitting rounds: simulate, compare, rescale (default 6)")
     p.add_argument(
         "--stop-on-conversion",

@@ -24,8 +24,8 @@ from journeylab.experiments.cli.arguments import (
     UsageError,
     add_overrides,
     integer_at_least,
-    non_negative_int,
     positive_float,
+    seed_value,
 )
 
 METRIC = "net_value_per_customer"
@@ -42,7 +42,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--minutes", type=positive_float, default=3.0, help="training budget in minutes")
     p.add_argument("--customers", type=integer_at_least(100, "≥ 100"), default=None,
                    help="test customers (default: the training config's evaluation.customers)")  # fmt: skip
-    p.add_argument("--seed", type=non_negative_int, default=None, help="training seed (default: the config's)")
+    p.add_argument("--seed", type=seed_value, default=None, help="training seed (default: the config's)")
     p.add_argument("--out", type=Path, default=Path("demo"), help="checkpoints, comparison figures, exported policy")
     add_overrides(p, "the training config (e.g. training.lr=0.001)")
     p.set_defaults(handler=demo_command)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from journeylab.experiments.cli.arguments import Subcommands, UsageError
+from journeylab.experiments.cli.arguments import Subcommands, UsageError, seed_value
 
 MODEL_URI_PREFIX = "models:/"
 
@@ -89,7 +89,7 @@ def _add_serve(sub: Subcommands) -> None:
     p.add_argument("--log", type=Path, default=Path("decision_events.jsonl"), help="the event log to append to")
     p.add_argument("--fsync", action="store_true", help="wait for the disk before acknowledging (power-cut safe)")
     p.add_argument("--epsilon", type=float, default=0.0, help="epsilon-exploration (0: greedy)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the exploration draws")
+    p.add_argument("--seed", type=seed_value, default=None, help="seed of the exploration draws")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20)
     p.set_defaults(handler=serve_command)
 

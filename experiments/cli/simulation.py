@@ -12,8 +12,8 @@ from journeylab.experiments.cli.arguments import (
     Subcommands,
     add_overrides,
     add_ray_address,
-    non_negative_int,
     positive_int,
+    seed_value,
 )
 
 DEFAULT_POLICIES = "no_contact,random,batch_and_blast,rule_journey,tuned_rules,propensity_nba,oracle_myopic"
@@ -61,7 +61,7 @@ def _add_tune_rules(sub: Subcommands) -> None:
     p.add_argument("--space", type=Path, default=None, help="YAML search space narrowing the default one")
     p.add_argument("--trials", type=positive_int, default=None, help="search trials (default 120)")
     p.add_argument("--customers", type=positive_int, default=None, help="validation customers per trial (default 4000)")
-    p.add_argument("--seed", type=non_negative_int, default=None, help="the validation cohort's seed (default 2002)")
+    p.add_argument("--seed", type=seed_value, default=None, help="the validation cohort's seed (default 2002)")
     p.add_argument("--json", type=Path, default=None, help="write the result (rules, trial history) as JSON")
     add_overrides(p)
     p.set_defaults(handler=tune_rules_command)
@@ -101,7 +101,7 @@ def _add_cohort(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="preset name or path to a scenario YAML")
     p.add_argument("--customers", type=positive_int, default=10_000)
     p.add_argument("--days", type=positive_int, default=None, help="default: the scenario's horizon")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=seed_value, default=0)
     add_overrides(p)
 
 

@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from journeylab.configs import config_dir
 from journeylab.envs.scenario import Scenario, ScenarioError, load_scenario
-from journeylab.envs.validation import StrictModel, apply_overrides, format_errors, read_yaml
+from journeylab.envs.validation import Seed, StrictModel, apply_overrides, format_errors, read_yaml
 from journeylab.errors import ConfigError
 
 
@@ -97,9 +97,9 @@ class Model(StrictModel):
 class EvaluationSettings(StrictModel):
     every_iterations: Annotated[int, Field(ge=1)] = 10
     customers: Annotated[int, Field(ge=100)] = 5000
-    seed: Annotated[int, Field(ge=0)] = 1001
+    seed: Seed = 1001
     """The final, reported evaluation's customers: never seen in training or in choosing a checkpoint."""
-    validation_seed: Annotated[int, Field(ge=0)] = 2002
+    validation_seed: Seed = 2002
     """Periodic evaluations (``eval/…``) and the choice of the kept checkpoint use these customers."""
     tuning_trials: Annotated[int, Field(ge=1, le=10_000)] = 120
     """Search trials of the ``tuned_rules`` baseline (``journeylab.experiments.harness.tuning``)."""
@@ -132,7 +132,7 @@ class ExperimentConfig(StrictModel):
     policy_iteration: PolicyIteration = PolicyIteration()
     model: Model = Model()
     evaluation: EvaluationSettings = EvaluationSettings()
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
 
     def load_scenario(self) -> Scenario:
         return load_scenario(self.scenario, self.scenario_overrides)

@@ -74,7 +74,15 @@ BAD_ARGUMENTS = [
     (["simulate", "telecom_retention", "--set", "rules.global_cap.colour=red"], "rules.global_cap.colour: unknown key"),
     (["simulate", "telecom_retention", "--customers", "0"], "--customers: expected a positive integer, got 0"),
     (["simulate", "telecom_retention", "--days", "-5"], "--days: expected a positive integer, got -5"),
-    (["simulate", "telecom_retention", "--seed", "x"], "--seed: expected a non-negative integer, got 'x'"),
+    (
+        ["simulate", "telecom_retention", "--seed", "x"],
+        "--seed: expected a seed, a whole number in [0, 4294967295], got 'x'",
+    ),
+    (
+        ["simulate", "telecom_retention", "--seed", "100000000000000000000"],
+        "--seed: expected a seed, a whole number in [0, 4294967295]",
+    ),
+    (["evaluate", "telecom_retention", "--seed", "-1"], "--seed: expected a seed"),
 ]
 
 

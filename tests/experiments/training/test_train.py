@@ -42,6 +42,9 @@ BAD = [
         r"(?s)scenario: invalid scenario .*channels\.email\.cost: Input should be greater than or equal to 0",
     ),
     (["training"], r"override 'training': expected dotted\.key=value"),
+    (["seed=4294967296"], r"seed: Input should be less than or equal to 4294967295"),
+    (["evaluation.validation_seed=100000000000000000000"], r"evaluation\.validation_seed: Input should be less than"),
+    (["evaluation.seed=-1"], r"evaluation\.seed: Input should be greater than or equal to 0"),
 ]
 
 
@@ -51,11 +54,20 @@ def test_bad_experiment_config_names_the_key(overrides: list[str], message: str)
         load_experiment(experiments_dir() / "telecom_retention.yaml", overrides)
 
 
-def test_bad_config_exits_2_before_any_training(tmp_path: Path, capsys, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.gamma=2", "training.gamma: Input should be less than or equal to 1"),
+        # issue 19 item 15: passed validation, then crashed leaving a FAILED run and a checkpoint folder
+        ("seed=4294967296", "seed: Input should be less than or equal to 4294967295"),
+    ],
+)
+def test_bad_config_exits_2_before_any_training(tmp_path: Path, capsys, monkeypatch, override, message) -> None:
     monkeypatch.chdir(tmp_path)
-    code = main(["train", str(experiments_dir() / "telecom_retention.yaml"), "--set", "training.gamma=2"])
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code = main(["train", str(experiments_dir() / "telecom_retention.yaml"), "--set", override])
     assert code == 2
-    assert "training.gamma: Input should be less than or equal to 1" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
