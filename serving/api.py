@@ -111,11 +111,32 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")), status, media_type="application/json")
 
 
-def _one_or_many(model: type[BaseModel], max_batch: int) -> tuple[TypeAdapter, dict[str, Any]]:
-    """A validator of one object or a list of them, and its JSON schema for the OpenAPI docs."""
+COMPONENTS = "#/components/schemas/{model}"
+
+
+def _one_or_many(model: type[BaseModel], max_batch: int) -> tuple[TypeAdapter, dict[str, Any], dict[str, Any]]:
+    """A validator of one object or a list of them, its request body for the OpenAPI docs, and the
+    component schemas that body refers to (``#/components/schemas/…``: a ``$ref`` to a ``$defs``
+    inside an inline body points nowhere from the document's root, so no client could resolve it)."""
     many: TypeAdapter[Any] = TypeAdapter(Annotated[list[model], Field(min_length=1, max_length=max_batch)])  # type: ignore[valid-type,arg-type]
-    schema = TypeAdapter(model | list[model]).json_schema()  # type: ignore[arg-type,valid-type]
-    return many, {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    schema = TypeAdapter(model | list[model]).json_schema(ref_template=COMPONENTS)  # type: ignore[arg-type,valid-type]
+    components = schema.pop("$defs", {})
+    body = {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    return many, body, components
+
+
+def _with_components(app: Any, components: dict[str, Any]) -> None:
+    """Add the request models' schemas to the OpenAPI document FastAPI builds."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 async def _parse(request: Request, model: type[BaseModel], many: TypeAdapter) -> Any:
@@ -152,14 +173,15 @@ def create_app(
     """The service for ``engine``, logging events to ``writer`` and, to ``customers``, each
     decision's customer attributes and propensity; wrapped in the body-size limit."""
     request_model, outcome_model = engine.models.request, engine.models.outcome
-    requests, decide_docs = _one_or_many(request_model, max_batch)
-    outcomes, outcome_docs = _one_or_many(outcome_model, max_batch)
+    requests, decide_docs, request_schemas = _one_or_many(request_model, max_batch)
+    outcomes, outcome_docs, outcome_schemas = _one_or_many(outcome_model, max_batch)
     app = FastAPI(
         title="journeylab decision service",
         version=f"{engine.model['name']} {engine.model['version']}",
         description="Next-best-action decisions under the simulator's contact rules.",
     )
     info = version_info(engine)
+    _with_components(app, {**request_schemas, **outcome_schemas})
 
     @app.post("/v1/decide", openapi_extra=decide_docs)
     async def decide(request: Request) -> Response:

@@ -30,7 +30,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, create_model, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, create_model, model_validator
 
 from journeylab.envs.calendar import EPOCH, FIRST_DAY, LAST_DAY
 from journeylab.envs.validation import StrictModel
@@ -64,11 +64,18 @@ def _within(low: int, high: int, meaning: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _day_schema(low: int) -> WithJsonSchema:
+    """The OpenAPI schema of a day: its bounds are part of the contract clients are generated from."""
+    number = {"type": "integer", "minimum": low, "maximum": LAST_DAY}
+    return WithJsonSchema({"anyOf": [number, {"type": "string", "format": "date"}]})
+
+
 Day = Annotated[
     int | dt.date,
     Field(union_mode="left_to_right"),
     AfterValidator(_to_day),
     _within(EARLIEST_DAY, LAST_DAY, "a day of the customer's past"),
+    _day_schema(EARLIEST_DAY),
 ]
 """A day number, or an ISO date (days since 1970-01-01), of the customer's past."""
 LoggedDay = Annotated[
@@ -76,6 +83,7 @@ LoggedDay = Annotated[
     Field(union_mode="left_to_right"),
     AfterValidator(_to_day),
     _within(FIRST_DAY, LAST_DAY, "the event log's calendar; ISO dates count from 1970-01-01"),
+    _day_schema(FIRST_DAY),
 ]
 """A day the service writes to the event log: the range ``read_events`` accepts."""
 Days = Annotated[int, Field(ge=0, le=LAST_DAY)]
