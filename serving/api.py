@@ -4,8 +4,10 @@
   decision(s). Every contact it decides on is appended to the event log before it answers.
 - ``POST /v1/outcomes``: one outcome or a list (delivered, opened, clicked, converted,
   unsubscribed), appended to the event log before it answers ``{"accepted": n}``.
-- ``GET /health``, ``GET /version``; OpenAPI docs at ``/docs`` (the request schema lists the
-  artifact's channels, messages and segments).
+- ``GET /health``, ``GET /version``; OpenAPI docs at ``/docs`` and ``/redoc``, served from
+  assets bundled in a Python package (``fastapi-offline``), so they render with no internet. The
+  document lists the artifact's channels, messages and segments, an example request, and every
+  answer: 200 with its schema (``journeylab.serving.responses``), 413 and 422.
 
 Invalid requests get 422 with the path of every bad field and never reach the model; bodies over
 ``max_body_bytes`` get 413 before they are read whole.
@@ -18,12 +20,14 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Request, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from journeylab.serving.engine import DecisionEngine
 from journeylab.serving.event_writer import EventWriter, contact_row, customer_row, customers_path, outcome_row
 from journeylab.serving.requests import OUTCOME_EVENTS
+from journeylab.serving.responses import Accepted, DecisionResponse, Health, InvalidRequest, TooLarge, Version
 
 DEFAULT_MAX_BODY = 1 << 20
 """1 MiB: a full request with the longest allowed history is about 150 KB."""
@@ -114,15 +118,57 @@ def _json(payload: Any, status: int = 200) -> Response:
 COMPONENTS = "#/components/schemas/{model}"
 
 
-def _one_or_many(model: type[BaseModel], max_batch: int) -> tuple[TypeAdapter, dict[str, Any], dict[str, Any]]:
-    """A validator of one object or a list of them, its request body for the OpenAPI docs, and the
-    component schemas that body refers to (``#/components/schemas/…``: a ``$ref`` to a ``$defs``
-    inside an inline body points nowhere from the document's root, so no client could resolve it)."""
+def _schema(annotation: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON schema of ``annotation`` and the component schemas it refers to
+    (``#/components/schemas/…``: a ``$ref`` to a ``$defs`` inside an inline body points nowhere
+    from the document's root, so no client could resolve it)."""
+    schema = TypeAdapter(annotation).json_schema(ref_template=COMPONENTS)
+    return schema, schema.pop("$defs", {})
+
+
+def _json_content(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _one_or_many(
+    model: type[BaseModel], answer: type[BaseModel], max_batch: int, example: dict[str, Any]
+) -> tuple[TypeAdapter, dict[str, Any], dict[str, Any]]:
+    """A validator of one ``model`` or a list of them; the operation's OpenAPI (request body with an
+    example, every answer with its schema); and the component schemas both refer to."""
     many: TypeAdapter[Any] = TypeAdapter(Annotated[list[model], Field(min_length=1, max_length=max_batch)])  # type: ignore[valid-type,arg-type]
-    schema = TypeAdapter(model | list[model]).json_schema(ref_template=COMPONENTS)  # type: ignore[arg-type,valid-type]
-    components = schema.pop("$defs", {})
-    body = {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-    return many, body, components
+    body, components = _schema(model | list[model])  # type: ignore[valid-type,operator]
+    answers, more = _schema(answer | list[answer])  # type: ignore[valid-type,operator]
+    content = {"schema": body, "examples": {"one": {"value": example}, "a batch": {"value": [example]}}}
+    docs = {
+        "requestBody": {"required": True, "content": {"application/json": content}},
+        "responses": {
+            "200": _json_content(answers, "one answer per object sent: an object for an object, a list for a list"),
+            **_errors(),
+        },
+    }
+    return many, docs, {**components, **more}
+
+
+def _errors() -> dict[str, Any]:
+    return {
+        "413": _json_content(_ref(TooLarge), "the body is over the service's limit (--max-body-bytes)"),
+        "422": _json_content(
+            _ref(InvalidRequest), "the body is not valid: one entry per problem, with its path in the body"
+        ),
+    }
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": COMPONENTS.format(model=model.__name__)}
+
+
+def _components_of(*models: type[BaseModel]) -> dict[str, Any]:
+    """Component schemas for ``models`` (by class name) and every model they refer to."""
+    found: dict[str, Any] = {}
+    for model in models:
+        schema, refers_to = _schema(model)
+        found.update({model.__name__: schema, **refers_to})
+    return found
 
 
 def _with_components(app: Any, components: dict[str, Any]) -> None:
@@ -173,15 +219,18 @@ def create_app(
     """The service for ``engine``, logging events to ``writer`` and, to ``customers``, each
     decision's customer attributes and propensity; wrapped in the body-size limit."""
     request_model, outcome_model = engine.models.request, engine.models.outcome
-    requests, decide_docs, request_schemas = _one_or_many(request_model, max_batch)
-    outcomes, outcome_docs, outcome_schemas = _one_or_many(outcome_model, max_batch)
-    app = FastAPI(
+    example = engine.example_request()
+    outcome_example = {"customer_id": example["customer_id"], "day": example["today"], "outcome": "converted", "value": 25.0}  # fmt: skip
+    requests, decide_docs, request_schemas = _one_or_many(request_model, DecisionResponse, max_batch, example)
+    outcomes, outcome_docs, outcome_schemas = _one_or_many(outcome_model, Accepted, max_batch, outcome_example)
+    error_schemas = _components_of(TooLarge, InvalidRequest)
+    app = FastAPIOffline(
         title="journeylab decision service",
         version=f"{engine.model['name']} {engine.model['version']}",
         description="Next-best-action decisions under the simulator's contact rules.",
     )
     info = version_info(engine)
-    _with_components(app, {**request_schemas, **outcome_schemas})
+    _with_components(app, {**request_schemas, **outcome_schemas, **error_schemas})
 
     @app.post("/v1/decide", openapi_extra=decide_docs)
     async def decide(request: Request) -> Response:
@@ -210,11 +259,11 @@ def create_app(
         writer.append([outcome_row(o, OUTCOME_EVENTS[o.outcome]) for o in items])
         return _json({"accepted": len(items)})
 
-    @app.get("/health")
+    @app.get("/health", response_model=Health)
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": engine.model, "events_written": writer.written}
 
-    @app.get("/version")
+    @app.get("/version", response_model=Version)
     async def version() -> dict[str, Any]:
         return info
 

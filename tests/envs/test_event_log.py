@@ -54,7 +54,8 @@ BAD = [
     (_good().drop(columns=["event"]), r"missing required column\(s\) \['event'\]"),
     (_good().assign(colour="red"), r"unknown column\(s\) \['colour'\]"),
     (_with("event", 2, "purchase"), r"column 'event': expected one of .*; first bad row 2: 'purchase'"),
-    (_with("day", 1, -1), r"column 'day': expected a whole number of days ≥ 0; first bad row 1: -1"),
+    (_with("day", 1, -1), r"column 'day': expected a whole number of days in \[0, 2932896\]; first bad row 1: -1"),
+    (_with("day", 1, 2**63), r"column 'day': expected a whole number of days in \[0, 2932896\]; first bad row 1"),
     (_with("day", 3, 2.5), r"column 'day': .*first bad row 3: 2\.5"),
     (_with("day", 0, "monday"), r"column 'day': .*first bad row 0: 'monday'"),
     (_with("value", 3, "lots"), r"column 'value': expected a finite amount ≥ 0; first bad row 3: 'lots'"),
@@ -82,6 +83,20 @@ def test_csv_round_trip_and_missing_file(tmp_path: Path) -> None:
     assert frame["value"].sum() == 42.5 and set(frame["event"]) <= set(EVENT_TYPES)
     with pytest.raises(EventLogError, match="does not exist"):
         read_events(tmp_path / "nope.parquet")
+
+
+@pytest.mark.parametrize("day", [2**63, 2**64 - 1, -1])
+def test_a_service_log_with_a_day_off_the_calendar_is_refused_not_wrapped(tmp_path: Path, day: int) -> None:
+    """Issue 19 item 2: a JSON-lines row on day 2⁶³ read back as −2⁶³ (uint64 → int64)."""
+    log = tmp_path / "events.jsonl"
+    log.write_text(
+        '{"customer_id":"a","day":3,"event":"open","channel":"email"}\n'
+        f'{{"customer_id":"a","day":{day},"event":"open","channel":"email"}}\n'
+    )
+    with pytest.raises(
+        EventLogError, match=r"column 'day': expected a whole number of days in \[0, 2932896\]; first bad row 1"
+    ):
+        read_events(log)
 
 
 @pytest.mark.parametrize("preset", ["retail_onboarding", "telecom_retention"])

@@ -10,6 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
 from journeylab.envs.event_log import read_events
 from journeylab.envs.scenario import load_scenario
@@ -68,9 +69,41 @@ def test_no_generated_request_gets_a_server_error(operations, service: Service, 
         response = case.call(timeout=60)
         answered.append(response.status_code)
         assert response.status_code < 500, f"{label}: {response.status_code} {response.text[:300]}"
+        # the answer is one the document lists, in the schema it gives (schemathesis' own checks)
+        case.validate_response(response, checks=[status_code_conformance, content_type_conformance, response_schema_conformance])  # fmt: skip
 
     no_server_error()
     # not vacuous: the document's schemas resolve, so valid requests are generated and served
     assert 200 in answered if mode == GenerationMode.POSITIVE else set(answered) <= {200, 400, 405, 413, 415, 422}
     if Path(service.log).exists():
         read_events(service.log)  # whatever was acknowledged reads back
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_everything_from_the_service_itself(service: Service, page: str) -> None:
+    """Issue 16: `/docs` was blank without internet (Swagger UI from a CDN). Every script, style and
+    the OpenAPI document a page refers to is now served by the service; nothing names another host."""
+    import re
+
+    status, html = service.get(page)
+    assert status == 200
+    urls = re.findall(rb"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", html)
+    assert urls and not [u for u in urls if b"//" in u], urls  # no http(s):// and no protocol-relative //host
+    for url in urls:
+        status, body = service.get(url.decode())
+        assert status == 200 and len(body) > 100, url
+    assert any(u.endswith(b".js") for u in urls) and b"/openapi.json" in urls
+
+
+def test_the_document_lists_every_answer_with_its_schema(service: Service) -> None:
+    import json
+
+    document = json.loads(service.get("/openapi.json")[1])
+    for path in ("/v1/decide", "/v1/outcomes"):
+        operation = document["paths"][path]["post"]
+        assert set(operation["responses"]) == {"200", "413", "422"}
+        assert operation["requestBody"]["content"]["application/json"]["examples"]
+    decide = json.dumps(document["paths"]["/v1/decide"]["post"]["responses"]["200"])
+    assert "#/components/schemas/DecisionResponse" in decide
+    assert "#/$defs/" not in json.dumps(document)  # every reference resolves from the document's root
+    assert {"DecisionRequest", "DecisionResponse", "OutcomeEvent", "InvalidRequest"} <= set(document["components"]["schemas"])  # fmt: skip

@@ -174,7 +174,10 @@ GOOD = pd.DataFrame(
     [
         (lambda f: f.drop(columns=["event"]), "missing required column(s) ['event']"),
         (lambda f: f.assign(event=["contact", "visit", "purchase"]), "column 'event': expected one of"),
-        (lambda f: f.assign(day=[0, -3, 5]), "column 'day': expected a whole number of days ≥ 0; first bad row 1"),
+        (
+            lambda f: f.assign(day=[0, -3, 5]),
+            "column 'day': expected a whole number of days in [0, 2932896]; first bad row 1",
+        ),
         (
             lambda f: f.assign(value=["0", "zero", "40"]),
             "column 'value': expected a finite amount ≥ 0; first bad row 1",
