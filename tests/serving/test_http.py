@@ -128,8 +128,9 @@ def test_health_version_and_openapi_docs(service: Service, artifact: Path) -> No
     digest = (artifact / "manifest.sha256").read_text().strip()
     assert version["model"] == {"name": "ppo_telecom", "version": "3"} and version["manifest_sha256"] == digest
     openapi = json.loads(service.get("/openapi.json")[1])
-    text = json.dumps(openapi["paths"]["/v1/decide"])
-    assert "sms" in text and "history" in text
+    assert "DecisionRequest" in json.dumps(openapi["paths"]["/v1/decide"])
+    request = json.dumps(openapi["components"]["schemas"]["DecisionRequest"])
+    assert "history" in request and "sms" in json.dumps(openapi["components"]["schemas"])  # the artifact's channels
     assert service.get("/docs")[0] == 200
 
 
