@@ -55,10 +55,10 @@ def test_a_killed_env_runner_is_restarted_and_training_completes(tmp_path: Path,
     assert history[14] > history[back]  # ... and training went on sampling from it
 
 
-def _interrupted(tmp_path: Path, store) -> tuple[object, object, object]:
+def _interrupted(tmp_path: Path, store, runners: int = 0) -> tuple[object, object, object]:
     """A run interrupted after iteration 3 of 4; its last committed checkpoint is iteration 2's."""
     config, scenario = _experiment(
-        "smart_notifications", "env_runners=0", "budget.iterations=4", "evaluation.every_iterations=2"
+        "smart_notifications", f"env_runners={runners}", "budget.iterations=4", "evaluation.every_iterations=2"
     )
 
     def interrupt(algo, iteration: int) -> None:
@@ -93,6 +93,28 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(t
     folders = sorted(p.name for p in Path(position["checkpoint"]).parent.glob("checkpoint-*"))
     final = json.loads(run.data.tags["journeylab.position"])
     assert folders == sorted({Path(final["checkpoint"]).name, Path(final["best"]).name})  # the rest are deleted
+
+
+def _history(store, run_id: str, key: str) -> list[tuple[int, float]]:
+    return [(m.step, m.value) for m in store.get_metric_history(run_id, key)]
+
+
+@pytest.mark.parametrize("runners", [0, 1], ids=["driver-sampling", "remote-runner"])
+def test_a_resumed_run_samples_and_learns_as_an_uninterrupted_one(tmp_path: Path, store, runners: int) -> None:
+    """Issue 19 item 14: a resumed PPO run re-sampled its first iteration's journeys (the env runner
+    was reset with its seed) and judged differently afterwards."""
+    config, scenario, interrupted = _interrupted(tmp_path, store, runners)
+    resumed = train(config, scenario, tmp_path / "out", resume=interrupted.info.run_id, stream=io.StringIO())
+    whole = train(config, scenario, tmp_path / "whole", stream=io.StringIO())
+    for key in ("train/sampled_steps", "train/episode_return_mean", "business/net_value_per_customer"):
+        assert _history(store, resumed["run_id"], key) == _history(store, whole["run_id"], key), key
+    evaluations = [_history(store, run["run_id"], "eval/net_value_per_customer") for run in (resumed, whole)]
+    if runners == 0:  # learner and sampler in this process: equal to the last bit
+        assert evaluations[0] == evaluations[1]
+        assert resumed["paired_vs_best_baseline"] == whole["paired_vs_best_baseline"]
+    else:  # the same journeys; the learner's update from a remote runner's batch agrees to ~1e-4
+        assert [s for s, _ in evaluations[0]] == [s for s, _ in evaluations[1]]
+        assert np.allclose([v for _, v in evaluations[0]], [v for _, v in evaluations[1]], rtol=1e-3)
 
 
 class _Planted:
