@@ -24,6 +24,7 @@ actions fall back to the stock implementation.
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,17 @@ class _Rollout:
             setattr(self, name, np.ascontiguousarray(np.swapaxes(getattr(self, name), 0, 1)))
 
 
+def process_random_state() -> tuple[Any, Any, Any]:
+    """This process's torch, numpy and Python random states: RLlib's samplers and learners draw from them."""
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()  # noqa: NPY002
+
+
+def set_process_random_state(state: tuple[Any, Any, Any]) -> None:
+    torch.set_rng_state(state[0])
+    np.random.set_state(state[1])  # noqa: NPY002
+    random.setstate(state[2])
+
+
 RESUME_STATE = "journeylab_resume"
 """Key of the runner's full sampling state in a checkpoint's env-runner state (``get_state``)."""
 ENV_FIELDS = ("population", "_needs_reset", "_started", "_info_present", "_np_random", "_np_random_seed", "_buffers")
@@ -121,7 +133,6 @@ class BulkEnvRunner(SingleAgentEnvRunner):
 
     def _resume_state(self) -> bytes:
         import pickle
-        import random
 
         env = self._vector_env()
         return pickle.dumps(
@@ -129,13 +140,12 @@ class BulkEnvRunner(SingleAgentEnvRunner):
                 "env": {name: getattr(env, name) for name in ENV_FIELDS if hasattr(env, name)},
                 "runner": {name: getattr(self, name) for name in RUNNER_FIELDS},
                 "metrics": self.metrics.get_state(),
-                "rng": (torch.get_rng_state(), np.random.get_state(), random.getstate()),  # noqa: NPY002
+                "rng": process_random_state(),
             }
         )
 
     def _restore(self, blob: bytes) -> None:
         import pickle
-        import random
 
         saved = pickle.loads(blob)  # a checkpoint file, verified against its recorded sha256 before loading
         env = self._vector_env()
@@ -144,10 +154,7 @@ class BulkEnvRunner(SingleAgentEnvRunner):
         for name, value in saved["runner"].items():
             setattr(self, name, value)
         self.metrics.set_state(saved["metrics"])
-        torch_rng, numpy_rng, python_rng = saved["rng"]
-        torch.set_rng_state(torch_rng)
-        np.random.set_state(numpy_rng)  # noqa: NPY002
-        random.setstate(python_rng)
+        set_process_random_state(saved["rng"])
         self._needs_initial_reset, self._bulk_ready = False, True
 
     def _vector_env(self) -> Any:

@@ -9,15 +9,23 @@ therefore still has, intact, every folder its last tag names.
 ``--resume`` verifies a folder against the recorded digests before anything in it is read — RLlib
 checkpoints are pickles, and unpickling runs code — and refuses, naming the file, one that was
 changed, truncated, added or removed (issue 19, items 12–13).
+
+RLlib's own checkpoint leaves out the env runners' environments and the processes' random states;
+``save_checkpoint`` adds them (``PROCESS_STATE``; ``journeylab.agents.bulk_env_runner`` for the
+runners), so that a resumed run samples and learns as an uninterrupted one would (item 14).
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from journeylab.errors import InputError
+from journeylab.experiments.files import write_folder
 
 PREFIX = "checkpoint-"
 
@@ -76,3 +84,74 @@ def remove_unreferenced(output: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
     for path in output.glob(f".{PREFIX}*.partial"):
         shutil.rmtree(path, ignore_errors=True)
+
+
+PROCESS_STATE = "journeylab_state.pkl"
+"""Beside RLlib's files in a checkpoint: this process's random state and each remote env runner's
+sampling state (``BulkEnvRunner.get_state``), which RLlib's own checkpoint leaves out."""
+
+
+def save_checkpoint(algo: Any, output: Path, iteration: int) -> Path:
+    """Save the algorithm to a folder of its own (``checkpoints.checkpoint_folder``), staged then renamed."""
+
+    def fill(staging: Path) -> None:
+        import pickle
+
+        from journeylab.agents.bulk_env_runner import process_random_state
+
+        algo.save_to_path(str(staging))
+        state = {"random": process_random_state(), "remote_runners": _remote_runner_states(algo)}
+        (staging / PROCESS_STATE).write_bytes(pickle.dumps(state))
+
+    return write_folder(checkpoint_folder(output, iteration), fill)
+
+
+def _remote_runner_states(algo: Any) -> dict[int, Any]:
+    """Each remote env runner's whole state but its module (the learner's is saved already)."""
+    from ray.rllib.core import COMPONENT_RL_MODULE
+
+    group = getattr(algo, "env_runner_group", None)
+    if group is None or not group.num_remote_env_runners():
+        return {}
+    states = {}
+    for runner in group.healthy_env_runner_ids():
+        (states[runner],) = group.foreach_env_runner(
+            lambda r: r.get_state(not_components=[COMPONENT_RL_MODULE]),
+            local_env_runner=False,
+            remote_worker_ids=[runner],
+        )
+    return states
+
+
+def restore(algo: Any, checkpoint: Path) -> None:
+    """Load a verified checkpoint; a file the algorithm cannot read is named, not a traceback."""
+    import pickle
+
+    from journeylab.agents.bulk_env_runner import set_process_random_state
+
+    try:
+        algo.restore_from_path(str(checkpoint))
+        saved = pickle.loads((checkpoint / PROCESS_STATE).read_bytes())  # verified with the rest
+    except (EOFError, pickle.UnpicklingError, ValueError, RuntimeError, KeyError, OSError) as exc:
+        raise CheckpointError(f"{checkpoint}: cannot be restored ({type(exc).__name__}: {exc})") from None
+    group = getattr(algo, "env_runner_group", None)
+    for runner, state in saved["remote_runners"].items():
+        if group is not None:
+            group.foreach_env_runner(
+                lambda r, s=state: r.set_state(s), local_env_runner=False, remote_worker_ids=[runner]
+            )
+    set_process_random_state(saved["random"])
+
+
+@contextmanager
+def untouched_random_state() -> Iterator[None]:
+    """Run a block without moving this process's random streams: what training draws next is then
+    the same whether or not (and how often) it was judged, and the same as after a resume from the
+    checkpoint written just before."""
+    from journeylab.agents.bulk_env_runner import process_random_state, set_process_random_state
+
+    saved = process_random_state()
+    try:
+        yield
+    finally:
+        set_process_random_state(saved)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
@@ -26,15 +25,16 @@ import yaml
 from journeylab.envs.scenario import Scenario, validate_scenario
 from journeylab.envs.vector_env import JourneyVectorEnv
 from journeylab.errors import InputError
-from journeylab.experiments.files import write_folder
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, write_outcomes
 from journeylab.experiments.harness.plots import evaluation_figures, learning_curves_figure
 from journeylab.experiments.tracking import TrackedRun, UnknownRunError
 from journeylab.experiments.training.checkpoints import (
     CheckpointError,
-    checkpoint_folder,
     file_digests,
     remove_unreferenced,
+    restore,
+    save_checkpoint,
+    untouched_random_state,
     verify,
 )
 from journeylab.experiments.training.config import ExperimentConfig
@@ -293,41 +293,6 @@ def open_run(
     return run, position, Path(data.tags["journeylab.output"])
 
 
-PROCESS_STATE = "journeylab_state.pkl"
-"""Beside RLlib's files in a checkpoint: this process's random state and each remote env runner's
-sampling state (``BulkEnvRunner.get_state``), which RLlib's own checkpoint leaves out."""
-
-
-def save_checkpoint(algo: Any, output: Path, iteration: int) -> Path:
-    """Save the algorithm to a folder of its own (``checkpoints.checkpoint_folder``), staged then renamed."""
-
-    def fill(staging: Path) -> None:
-        import pickle
-
-        algo.save_to_path(str(staging))
-        state = {"random": random_state(), "remote_runners": _remote_runner_states(algo)}
-        (staging / PROCESS_STATE).write_bytes(pickle.dumps(state))
-
-    return write_folder(checkpoint_folder(output, iteration), fill)
-
-
-def _remote_runner_states(algo: Any) -> dict[int, Any]:
-    """Each remote env runner's whole state but its module (the learner's is saved already)."""
-    from ray.rllib.core import COMPONENT_RL_MODULE
-
-    group = getattr(algo, "env_runner_group", None)
-    if group is None or not group.num_remote_env_runners():
-        return {}
-    states = {}
-    for runner in group.healthy_env_runner_ids():
-        (states[runner],) = group.foreach_env_runner(
-            lambda r: r.get_state(not_components=[COMPONENT_RL_MODULE]),
-            local_env_runner=False,
-            remote_worker_ids=[runner],
-        )
-    return states
-
-
 def train(
     config: ExperimentConfig,
     scenario: Scenario,
@@ -399,59 +364,10 @@ def train(
     return _finish(config, scenario, run, position, output, progress)
 
 
-def random_state() -> tuple[Any, Any, Any]:
-    """This process's torch, numpy and Python random states (RLlib's learner and samplers draw from them)."""
-    import random
-
-    import torch
-
-    return torch.get_rng_state(), np.random.get_state(), random.getstate()  # noqa: NPY002
-
-
-def set_random_state(state: tuple[Any, Any, Any]) -> None:
-    import random
-
-    import torch
-
-    torch.set_rng_state(state[0])
-    np.random.set_state(state[1])  # noqa: NPY002
-    random.setstate(state[2])
-
-
-@contextmanager
-def untouched_random_state() -> Iterator[None]:
-    """Run a block without moving this process's random streams: what training draws next is then
-    the same whether or not (and how often) it was judged, and the same as after a resume from the
-    checkpoint written just before."""
-    saved = random_state()
-    try:
-        yield
-    finally:
-        set_random_state(saved)
-
-
 def _log_pending(run: Any, pending: list[tuple[int, dict[str, float]]]) -> None:
     for step, metrics in pending:
         run.log(metrics, step=step)
     pending.clear()
-
-
-def restore(algo: Any, checkpoint: Path) -> None:
-    """Load a verified checkpoint; a file the algorithm cannot read is named, not a traceback."""
-    import pickle
-
-    try:
-        algo.restore_from_path(str(checkpoint))
-        saved = pickle.loads((checkpoint / PROCESS_STATE).read_bytes())  # verified with the rest
-    except (EOFError, pickle.UnpicklingError, ValueError, RuntimeError, KeyError, OSError) as exc:
-        raise CheckpointError(f"{checkpoint}: cannot be restored ({type(exc).__name__}: {exc})") from None
-    group = getattr(algo, "env_runner_group", None)
-    for runner, state in saved["remote_runners"].items():
-        if group is not None:
-            group.foreach_env_runner(
-                lambda r, s=state: r.set_state(s), local_env_runner=False, remote_worker_ids=[runner]
-            )
-    set_random_state(saved["random"])
 
 
 def _checkpoint_and_judge(
