@@ -100,7 +100,11 @@ def save_checkpoint(algo: Any, output: Path, iteration: int) -> Path:
         from journeylab.agents.bulk_env_runner import process_random_state
 
         algo.save_to_path(str(staging))
-        state = {"random": process_random_state(), "remote_runners": _remote_runner_states(algo)}
+        state = {
+            "random": process_random_state(),
+            "remote_runners": _remote_runner_states(algo),
+            "kl_coefficients": _kl_coefficients(algo),
+        }
         (staging / PROCESS_STATE).write_bytes(pickle.dumps(state))
 
     return write_folder(checkpoint_folder(output, iteration), fill)
@@ -123,6 +127,34 @@ def _remote_runner_states(algo: Any) -> dict[int, Any]:
     return states
 
 
+def _kl_coefficients(algo: Any) -> dict[str, float]:
+    """PPO's adaptive KL coefficient per module: its learner adapts it every update but does not
+    checkpoint it (``PPOLearner.curr_kl_coeffs_per_module``), so a restored learner restarts from
+    ``kl_coeff`` and its losses drift from an uninterrupted run's."""
+    group = getattr(algo, "learner_group", None)
+    if group is None:
+        return {}
+
+    def read(learner: Any) -> dict[str, float]:
+        return {m: float(v.item()) for m, v in getattr(learner, "curr_kl_coeffs_per_module", {}).items()}
+
+    results = [result.get() for result in group.foreach_learner(read)]
+    return results[0] if results else {}
+
+
+def _set_kl_coefficients(algo: Any, coefficients: dict[str, float]) -> None:
+    group = getattr(algo, "learner_group", None)
+    if group is None or not coefficients:
+        return
+
+    def write(learner: Any) -> None:
+        for module, value in coefficients.items():
+            learner.curr_kl_coeffs_per_module[module].data.fill_(value)
+
+    for result in group.foreach_learner(write):
+        result.get()
+
+
 def restore(algo: Any, checkpoint: Path) -> None:
     """Load a verified checkpoint; a file the algorithm cannot read is named, not a traceback."""
     import pickle
@@ -140,6 +172,7 @@ def restore(algo: Any, checkpoint: Path) -> None:
             group.foreach_env_runner(
                 lambda r, s=state: r.set_state(s), local_env_runner=False, remote_worker_ids=[runner]
             )
+    _set_kl_coefficients(algo, saved.get("kl_coefficients", {}))
     set_process_random_state(saved["random"])
 
 

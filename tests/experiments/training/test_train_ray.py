@@ -102,19 +102,16 @@ def _history(store, run_id: str, key: str) -> list[tuple[int, float]]:
 @pytest.mark.parametrize("runners", [0, 1], ids=["driver-sampling", "remote-runner"])
 def test_a_resumed_run_samples_and_learns_as_an_uninterrupted_one(tmp_path: Path, store, runners: int) -> None:
     """Issue 19 item 14: a resumed PPO run re-sampled its first iteration's journeys (the env runner
-    was reset with its seed) and judged differently afterwards."""
+    was reset with its seed) and judged differently afterwards; with a remote runner, its learner
+    also restarted PPO's adaptive KL coefficient (not in RLlib's checkpoint)."""
     config, scenario, interrupted = _interrupted(tmp_path, store, runners)
     resumed = train(config, scenario, tmp_path / "out", resume=interrupted.info.run_id, stream=io.StringIO())
     whole = train(config, scenario, tmp_path / "whole", stream=io.StringIO())
     for key in ("train/sampled_steps", "train/episode_return_mean", "business/net_value_per_customer"):
         assert _history(store, resumed["run_id"], key) == _history(store, whole["run_id"], key), key
-    evaluations = [_history(store, run["run_id"], "eval/net_value_per_customer") for run in (resumed, whole)]
-    if runners == 0:  # learner and sampler in this process: equal to the last bit
-        assert evaluations[0] == evaluations[1]
-        assert resumed["paired_vs_best_baseline"] == whole["paired_vs_best_baseline"]
-    else:  # the same journeys; the learner's update from a remote runner's batch agrees to ~1e-4
-        assert [s for s, _ in evaluations[0]] == [s for s, _ in evaluations[1]]
-        assert np.allclose([v for _, v in evaluations[0]], [v for _, v in evaluations[1]], rtol=1e-3)
+    for key in ("train/total_loss", "train/entropy", "eval/net_value_per_customer"):  # the learner too
+        assert _history(store, resumed["run_id"], key) == _history(store, whole["run_id"], key), key
+    assert resumed["paired_vs_best_baseline"] == whole["paired_vs_best_baseline"]
 
 
 class _Planted:
