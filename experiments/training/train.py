@@ -283,8 +283,8 @@ def open_run(
     else:
         try:  # before anything in them is unpickled
             verify(Path(position.checkpoint), position.files)
-            if position.best is not None:
-                verify(Path(position.best), position.best_files)
+            if position.best not in (None, position.checkpoint):  # the same folder is hashed once
+                verify(Path(str(position.best)), position.best_files)
         except CheckpointError as exc:
             problem = f"cannot continue from its checkpoint: {exc}"
     if problem:
