@@ -64,6 +64,42 @@ class ActionEconomics:
         return (self.revenue[None, :] + self.retention[segment]) * multiplier - self.discount[None, :]
 
 
+def expected_values(
+    p_convert: np.ndarray, p_unsubscribe: np.ndarray, value: np.ndarray, economics: ActionEconomics
+) -> np.ndarray:
+    """(N, A) expected immediate value of every action (no contact: 0); ``p_convert`` is P(engage ∧ convert)."""
+    expected = p_convert * value - economics.cost[None, :] - p_unsubscribe * np.float32(economics.optout_cost)
+    expected[:, 0] = 0.0
+    return expected
+
+
+def prior_expected_value(
+    params: ScenarioParameters, economics: ActionEconomics, segment: np.ndarray, tier: np.ndarray, actions: np.ndarray
+) -> np.ndarray:
+    """(N,) expected immediate value of each customer's ``actions`` from the scenario's own rates.
+
+    What a decision hub ranks by before any model has learned (Pega's priority = propensity ×
+    value): P(engage) = the channel's ``engage_rate`` × the segment's affinity for the channel and
+    the message, P(convert | engage) = the message's ``conversion_rate`` × the segment's
+    ``contact_conversion``, the value of the customer's tier, less the contact cost and the
+    expected opt-out. Rules-based policies rank requests for capacity by it.
+    """
+    catalogue = params.catalogue
+    ch, msg = catalogue.action_channel[actions], catalogue.action_message[actions]
+    contact = actions > 0
+    ch, msg = np.where(contact, ch, 0), np.where(contact, msg, 0)
+    segments = params.segments
+    p_engage = (
+        params.channels.engage_rate[ch] * segments.affinity_prior[segment, ch] * segments.message_affinity[segment, msg]
+    )
+    p_convert = np.minimum(p_engage, 1.0) * params.messages.conversion_rate[msg] * segments.contact_conversion[segment]
+    value = economics.value(ActionEconomics.TIER_VALUE[tier], segment)[np.arange(actions.shape[0]), actions]
+    expected = (
+        p_convert * value - economics.cost[actions] - params.channels.unsubscribe_rate[ch] * economics.optout_cost
+    )
+    return np.where(contact, expected, 0.0).astype(np.float64)
+
+
 def best_action(
     p_engage: np.ndarray,
     p_convert: np.ndarray,
@@ -77,7 +113,6 @@ def best_action(
     ``p_convert`` is the joint P(engage ∧ convert); all inputs are (N, A).
     """
     del p_engage  # value accrues through conversions; engagement alone is worth nothing here
-    expected = p_convert * value - economics.cost[None, :] - p_unsubscribe * np.float32(economics.optout_cost)
-    expected[:, 0] = 0.0
+    expected = expected_values(p_convert, p_unsubscribe, value, economics)
     expected[mask == 0] = -np.inf
     return np.argmax(expected, axis=1).astype(np.int64)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from journeylab.agents.arbitration import ActionEconomics, best_action
+from journeylab.agents.arbitration import ActionEconomics, best_action, expected_values
 from journeylab.agents.policy import ObservationBatch, Policy, register, uniform_allowed
 from journeylab.envs.features import DAYS_CAP, FeatureReader, feature_spec
 from journeylab.envs.parameters import ScenarioParameters
@@ -290,11 +290,22 @@ class PropensityNBA(Policy):
         p_unsub = (unsubscribed + s * self.prior_unsubscribe[:, None]) / (contacts + s)
         return p_engage, p_convert, p_unsub
 
-    def act(self, batch: ObservationBatch) -> np.ndarray:
+    def _expected(self, batch: ObservationBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(P(engage), P(engage ∧ convert), P(unsubscribe), value), each (N, A), from the models."""
         segment, tier, context = self._profile(batch)
         p_engage, p_convert, p_unsub = (table[:, context].T for table in self.estimates())
         value = self.economics.value(tier_or_multiplier=ActionEconomics.TIER_VALUE[tier], segment=segment)
-        actions = best_action(p_engage, p_engage * p_convert, p_unsub, value, self.economics, batch.action_mask)
+        return p_engage, p_engage * p_convert, p_unsub, value
+
+    def priority(self, batch: ObservationBatch, actions: np.ndarray) -> np.ndarray:
+        """The arbitration's own expected value of the chosen action (Pega: propensity × value)."""
+        _, p_convert, p_unsub, value = self._expected(batch)
+        expected = expected_values(p_convert, p_unsub, value, self.economics)
+        return expected[np.arange(actions.shape[0]), actions].astype(np.float64)
+
+    def act(self, batch: ObservationBatch) -> np.ndarray:
+        p_engage, p_convert, p_unsub, value = self._expected(batch)
+        actions = best_action(p_engage, p_convert, p_unsub, value, self.economics, batch.action_mask)
         if self.exploration > 0:
             explore, pick = self.uniforms(batch, 2)
             wander = explore < self.exploration
@@ -346,12 +357,22 @@ class OracleMyopic(Policy):
         population = batch.oracle
         if population is None:
             raise RuntimeError("oracle_myopic reads the simulator's hidden state: run it through the simulator")
+        return best_action(*self._truth(population, batch), self.economics, batch.action_mask)
+
+    def _truth(self, population: Any, batch: ObservationBatch) -> tuple[np.ndarray, ...]:
+        """True (P(engage), P(engage ∧ convert), P(unsubscribe), value), each (N, A)."""
         n, n_actions = batch.action_mask.shape
         p_engage, p_convert, p_unsub = (np.zeros((n, n_actions), np.float32) for _ in range(3))
         for action in range(1, n_actions):
             p_engage[:, action], p_convert[:, action], p_unsub[:, action] = population.true_response(action)
         value = self.economics.value(tier_or_multiplier=population.value_multiplier(), segment=population.segment())
-        return best_action(p_engage, p_convert, p_unsub, value, self.economics, batch.action_mask)
+        return p_engage, p_convert, p_unsub, value
+
+    def priority(self, batch: ObservationBatch, actions: np.ndarray) -> np.ndarray:
+        """The true expected immediate value of the chosen action."""
+        _, p_convert, p_unsub, value = self._truth(batch.oracle, batch)
+        expected = expected_values(p_convert, p_unsub, value, self.economics)
+        return expected[np.arange(actions.shape[0]), actions].astype(np.float64)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "retention_value_share": self.economics.retention_value_share}

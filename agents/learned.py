@@ -42,6 +42,7 @@ class LearnedPolicy(Policy):
             raise ValueError(f"learned option module: cannot load '{module}': {exc}") from None
         self.path = module
         self._check_fits(params)
+        self._last: tuple[ObservationBatch, np.ndarray] | None = None
 
     def _check_fits(self, params: ScenarioParameters) -> None:
         """Refuse a module trained for another action catalogue or feature set, saying what differs."""
@@ -78,8 +79,22 @@ class LearnedPolicy(Policy):
                 out.append(self.module.forward_inference({"obs": obs})["action_dist_inputs"].numpy())
         return np.concatenate(out) if out else np.zeros(mask.shape, np.float32)
 
+    def _scored(self, batch: ObservationBatch) -> np.ndarray:
+        """The batch's logits, computed once for ``act`` and ``priority``."""
+        if self._last is None or self._last[0] is not batch:
+            self._last = (batch, self.logits(batch.observations, batch.action_mask))
+        return self._last[1]
+
+    def priority(self, batch: ObservationBatch, actions: np.ndarray) -> np.ndarray:
+        """How much more the network prefers the chosen action than staying silent: logit(a) − logit(no contact).
+
+        For a policy-iteration network, whose outputs are predicted advantages over no contact,
+        this is the predicted gain of the contact itself."""
+        logits = self._scored(batch)
+        return (logits[np.arange(actions.shape[0]), actions] - logits[:, 0]).astype(np.float64)
+
     def act(self, batch: ObservationBatch) -> np.ndarray:
-        logits = self.logits(batch.observations, batch.action_mask)
+        logits = self._scored(batch).copy()
         logits[batch.action_mask == 0] = -np.inf  # never a masked action, whatever the module says
         if self.mode == "sample":  # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits)
             u = np.stack(self.uniforms(batch, logits.shape[1]), axis=1)

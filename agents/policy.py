@@ -59,6 +59,21 @@ class Policy(ABC):
     def act(self, batch: ObservationBatch) -> np.ndarray:
         """(N,) int64 actions, each allowed by ``batch.action_mask``."""
 
+    def priority(self, batch: ObservationBatch, actions: np.ndarray) -> np.ndarray:
+        """(N,) float: how much the policy wants each customer's chosen ``actions`` today.
+
+        Requests that compete for a volume constraint are executed highest priority first
+        (``journeylab.envs.capacity``). The default is Pega's priority for a policy without its own
+        scores: the action's expected immediate value from the scenario's rates and the customer's
+        segment and value tier (``journeylab.agents.arbitration.prior_expected_value``). Policies
+        with their own scores (propensity models, learned networks) override it.
+        """
+        from journeylab.agents.arbitration import ActionEconomics, prior_expected_value
+
+        segment, tier = customer_profile(self.params, batch.observations)
+        economics = ActionEconomics.from_params(self.params)
+        return prior_expected_value(self.params, economics, segment, tier, np.asarray(actions, np.int64))
+
     learns: ClassVar[bool] = False
     """True for policies that update themselves from the feedback they observe."""
 
@@ -79,6 +94,13 @@ class Policy(ABC):
             batch.customer_ids, np.full(batch.customer_ids.shape, self.seed, np.uint64) + np.uint64(1 << 40)
         )
         return uniforms(keys, batch.day, count)
+
+
+def customer_profile(params: ScenarioParameters, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(segment index, value tier 0–2) of each customer, decoded from encoded observations."""
+    segment = np.argmax(observations[:, : params.n_segments], axis=1)
+    tier = np.rint(observations[:, params.n_segments] * 2).astype(np.int64)  # feature value_tier = tier / 2
+    return segment, tier
 
 
 def uniform_allowed(mask: np.ndarray, u: np.ndarray) -> np.ndarray:

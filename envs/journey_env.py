@@ -124,6 +124,7 @@ class JourneyEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         else:
             self._episode += 1
         self.population.start(np.array([0]), np.array([self._seed], np.uint64), np.array([self._episode], np.uint64))
+        self.population.restart_capacity()
         return self._observation(), {}
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
@@ -132,5 +133,5 @@ class JourneyEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         if not self.action_space.contains(action):
             raise ValueError(f"action {action!r} is outside the action space {self.action_space}")
         outcome, violations = self.population.step(np.array([int(action)], dtype=np.int64))
-        info = scalar_info(step_info(outcome, violations))
+        info = scalar_info(step_info(outcome, violations, self.population.refused))
         return self._observation(), float(outcome.reward[0]), bool(outcome.churned[0]), False, info

@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from journeylab.envs.capacity import CapacityLedger, CapacityPlan, allocate, tie_break
 from journeylab.envs.customers import HiddenState, draw_customers
 from journeylab.envs.dynamics import DayDraws, DayOutcome, response_probabilities, simulate_day
 from journeylab.envs.features import FeatureSpec, encode, feature_spec
@@ -84,6 +85,10 @@ class Population:
     spec: FeatureSpec = field(init=False)
     blocks: list[PopulationBlock] = field(init=False)
     bounds: list[tuple[int, int]] = field(init=False)
+    capacity: CapacityLedger = field(init=False)
+    """The scenario's volume constraints and what they executed on the last days."""
+    refused: np.ndarray = field(init=False)
+    """(N,) bool: the requests that the last ``step`` refused for want of capacity (executed as no contact)."""
 
     def __post_init__(self) -> None:
         if self.invalid_action not in ("raise", "violation"):
@@ -97,6 +102,8 @@ class Population:
         self.episodes = np.zeros(self.size, np.uint64)
         self.mask = np.zeros((self.size, p.catalogue.size), bool)
         self.spec = feature_spec(p.catalogue, list(p.scenario.segments))
+        self.capacity = CapacityLedger(CapacityPlan.from_scenario(p.scenario, p.catalogue), self.size)
+        self.refused = np.zeros(self.size, bool)
 
     @property
     def record(self) -> GoldenRecord:
@@ -201,9 +208,40 @@ class Population:
             action = np.where(blocked, 0, action)
         return action, blocked
 
-    def step(self, action: np.ndarray) -> tuple[DayOutcome, np.ndarray]:
-        """Simulate today under ``action``; returns the outcome and the violation flags."""
+    def restart_capacity(self) -> None:
+        """Forget what the volume constraints executed (a fresh run of the population)."""
+        self.capacity = CapacityLedger(self.capacity.plan, self.size)
+
+    def tie_breaks(self) -> np.ndarray:
+        """(N,) today's capacity lottery: uniforms keyed by each customer's journey and day."""
+        return tie_break(np.concatenate([b.keys for b in self.blocks]), self.today)
+
+    def allocate(self, executed: np.ndarray, priority: np.ndarray | None) -> np.ndarray:
+        """(N,) bool: the requests among ``executed`` that today's capacity refuses (``journeylab.envs.capacity``)."""
+        if not self.capacity.plan.active:
+            return np.zeros(self.size, bool)
+        chosen = np.zeros(self.size) if priority is None else np.asarray(priority, np.float64)
+        if chosen.shape != (self.size,):
+            raise ValueError(f"priority: expected {self.size} numbers, got shape {chosen.shape}")
+        return allocate(self.capacity.plan, self.capacity.room(), executed, chosen, self.tie_breaks())
+
+    def step(
+        self, action: np.ndarray, priority: np.ndarray | None = None, refused: np.ndarray | None = None
+    ) -> tuple[DayOutcome, np.ndarray]:
+        """Simulate today under ``action``; returns the outcome and the violation flags.
+
+        Under volume constraints, requests compete by ``priority`` (higher first; ``None``: a fair
+        lottery), and the refused ones are executed as no contact and flagged in ``self.refused``. A
+        sharded run passes the ``refused`` flags its driver allocated over every shard instead.
+        """
         executed, violations = self.check_actions(action)
+        if refused is None:
+            refused = self.allocate(executed, priority)
+        self.refused = np.asarray(refused, bool)
+        if self.refused.any():
+            executed = np.where(self.refused, 0, executed)
+        if self.capacity.plan.active:
+            self.capacity.close_day(self.capacity.used(executed))
         if len(self.blocks) == 1:
             return self.blocks[0].step(executed), violations
         merged: DayOutcome | None = None

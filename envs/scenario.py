@@ -200,6 +200,35 @@ class Rules(StrictModel):
     suppression: Suppression | None = None
 
 
+class Capacity(StrictModel):
+    """A volume constraint over the whole population: Pega's "volume constraints" (a call centre's
+    calls a day, a budget a week, an offer's units).
+
+    It covers the contacts on ``channel`` (any channel if absent) carrying ``message`` (any message if
+    absent): a channel's capacity, an offer's units across channels, or one action's. Each covered
+    contact uses one unit of ``max_contacts``, or its contact cost (``channels.<c>.cost``) of
+    ``budget``; exactly one of the two is given. The window rolls: on any day, what was executed over
+    the last ``window_days`` days, today included, stays within the limit (1: a day, 7: a week).
+    """
+
+    channel: ChannelName | None = None
+    message: Identifier | None = None
+    max_contacts: Annotated[int, Field(ge=0, le=10**12)] | None = None
+    budget: Annotated[float, Field(ge=0.0, le=1e15, allow_inf_nan=False)] | None = None
+    """Money per window, in the currency of ``channels.<c>.cost``."""
+    window_days: Annotated[int, Field(ge=1, le=365)] = 1
+    for_customers: Annotated[int, Field(ge=1, le=10**10)] | None = None
+    """The customer base the limit is for: a simulation of N customers gets N / ``for_customers``
+    of it, so a 20,000-customer sample of a 2,000,000-customer base meets 1% of the call centre.
+    Absent: the limit holds for whatever population is simulated or decided."""
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> Capacity:
+        if (self.max_contacts is None) == (self.budget is None):
+            raise ValueError("expected exactly one of max_contacts (contacts per window) or budget (money per window)")
+        return self
+
+
 class Objective(StrictModel):
     """Weights of the business objective; the reward is their weighted sum in currency units."""
 
@@ -223,6 +252,8 @@ class Scenario(StrictModel):
     segments: dict[Identifier, Segment] = Field(min_length=1)
     dynamics: CustomerDynamics = CustomerDynamics()
     rules: Rules = Rules()
+    capacity: dict[Identifier, Capacity] = Field(default_factory=dict)
+    """Volume constraints by name, enforced across the population each day (``journeylab.envs.capacity``)."""
     objective: Objective = Objective()
 
     def contact_actions(self) -> list[tuple[str, str]]:
@@ -256,12 +287,38 @@ class Scenario(StrictModel):
         for channel in self.rules.channel_caps:
             if channel not in known:
                 problems.append(f"rules.channel_caps.{channel}: not one of the scenario's channels {sorted(known)}")
+        problems += self._capacity_problems()
         total = sum(s.share for s in self.segments.values())
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             problems.append(f"segments: shares must sum to 1, got {total:.6g}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _capacity_problems(self) -> list[str]:
+        problems: list[str] = []
+        pairs = set(self.contact_actions())
+        for name, cap in self.capacity.items():
+            key = f"capacity.{name}"
+            if cap.channel is not None and cap.channel not in self.channels:
+                problems.append(
+                    f"{key}.channel: '{cap.channel}' is not one of the scenario's channels {sorted(self.channels)}"
+                )
+                continue
+            if cap.message is not None and cap.message not in self.messages:
+                problems.append(
+                    f"{key}.message: '{cap.message}' is not one of the scenario's messages {sorted(self.messages)}"
+                )
+                continue
+            covered = [(c, m) for c, m in pairs if cap.channel in (None, c) and cap.message in (None, m)]
+            if not covered:
+                problems.append(f"{key}: no action sends message '{cap.message}' on channel '{cap.channel}'")
+            elif cap.budget is not None and not any(self.channels[c].cost > 0 for c, _ in covered):
+                problems.append(
+                    f"{key}.budget: the contacts it covers cost nothing (channels.<channel>.cost is 0 for "
+                    f"{sorted({c for c, _ in covered})}); a budget needs a cost, or use max_contacts"
+                )
+        return problems
 
 
 def validate_scenario(document: Any, source: str = "<document>") -> Scenario:

@@ -21,10 +21,12 @@ INFO_KEYS: tuple[str, ...] = (
     "unsubscribes",
     "churned",
     "violations",
+    "capacity_refused",
     "contacted_channel",
 )
 """Per-customer step info, in currency; ``net_value`` is the objective (the reward before any
-scaling) and ``contacted_channel`` the channel index contacted, -1 for none."""
+scaling), ``capacity_refused`` flags a request the scenario's volume constraints refused
+(``journeylab.envs.capacity``) and ``contacted_channel`` is the channel index contacted, -1 for none."""
 
 
 def resolve_scenario(scenario: str | Path | Scenario, overrides: list[str] | None = None) -> Scenario:
@@ -45,7 +47,7 @@ def observation_space(params: ScenarioParameters, feature_count: int) -> spaces.
     )
 
 
-def step_info(outcome: DayOutcome, violations: np.ndarray) -> dict[str, np.ndarray]:
+def step_info(outcome: DayOutcome, violations: np.ndarray, refused: np.ndarray) -> dict[str, np.ndarray]:
     return {
         "net_value": outcome.reward,
         "revenue": outcome.revenue,
@@ -55,6 +57,7 @@ def step_info(outcome: DayOutcome, violations: np.ndarray) -> dict[str, np.ndarr
         "unsubscribes": outcome.unsubscribes,
         "churned": outcome.churned,
         "violations": violations,
+        "capacity_refused": refused,
         "contacted_channel": outcome.contacted_channel,
     }
 

@@ -23,6 +23,10 @@ class JourneyVectorEnv(VectorEnv):
     vector seeding) and wrapped in a ``TimeLimit`` of ``max_episode_steps``: the same kernel and
     the same counter-based random streams make them equal step for step.
 
+    Under the scenario's volume constraints (``capacity:``) the sub-envs share each day's capacity,
+    so they are no longer independent: requests above capacity are executed as no contact (a fair
+    lottery: the env has no priorities), flagged in ``info["capacity_refused"]``.
+
     Autoreset is ``NEXT_STEP``: after a sub-env terminates (churn) or truncates (horizon), the next
     ``step`` ignores its action, starts its next customer and returns that customer's first
     observation with reward 0. ``info`` holds one array per key of ``journeylab.envs.spaces.INFO_KEYS``.
@@ -94,6 +98,7 @@ class JourneyVectorEnv(VectorEnv):
         else:
             seeds, episodes = self.population.seeds, self.population.episodes + np.uint64(1)
         self.population.start(self._rows, np.asarray(seeds, np.uint64), np.asarray(episodes, np.uint64))
+        self.population.restart_capacity()
         self._needs_reset[:] = False
         self._started = True
         return self._observation(), {}
@@ -114,7 +119,7 @@ class JourneyVectorEnv(VectorEnv):
         reward = (outcome.expected_reward if self.learning_reward == "expected" else outcome.reward).astype(np.float64)
         if self.reward_scale != 1.0:
             reward *= self.reward_scale
-        info: dict[str, Any] = step_info(outcome, violations)
+        info: dict[str, Any] = step_info(outcome, violations, self.population.refused)
         if restarting.size:
             episodes = self.population.episodes[restarting] + np.uint64(1)
             self.population.start(restarting, self.population.seeds[restarting], episodes)

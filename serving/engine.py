@@ -25,6 +25,7 @@ import numpy as np
 
 from journeylab.envs.catalogue import ActionCatalogue
 from journeylab.envs.features import encode, feature_spec
+from journeylab.envs.record import GoldenRecord
 from journeylab.envs.record_builder import build_record
 from journeylab.envs.rules import RULE_NAMES, ContactRules, mask_from_channels, rule_passes
 from journeylab.envs.scenario import Scenario
@@ -183,6 +184,10 @@ class DecisionEngine:
         record = build_record(
             self.rules, len(self.catalogue.type_names), columns.customers, columns.contacts, columns.activity
         )
+        return self.observe_record(record)
+
+    def observe_record(self, record: GoldenRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``observe`` for golden records already built (a whole base rebuilt from its event log)."""
         passes = rule_passes(record, self.rules)
         allowed_channels = passes.all(axis=0) & record.alive
         observations = encode(record, self.rules, self.segments, allowed=allowed_channels)
@@ -197,6 +202,28 @@ class DecisionEngine:
         scores /= scores.sum(axis=1, keepdims=True)
         action, propensity, explored = self._choose(logits, mask)
         return DecisionBatch(columns, action, propensity, explored, scores, mask, passes, uuid.uuid4().hex[:16], self)
+
+    def masked_logits(self, record: GoldenRecord) -> tuple[np.ndarray, np.ndarray]:
+        """(N, A) the policy's logits with blocked actions at −∞, and the (N, A) action mask."""
+        observations, mask, _ = self.observe_record(record)
+        return np.where(mask, self.artifact.logits(observations, mask), -np.inf), mask
+
+    def choose_keyed(
+        self, logits: np.ndarray, mask: np.ndarray, explore: np.ndarray, pick: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(action, propensity, explored) like ``_choose``, from given uniforms ``explore`` and ``pick``
+        (keyed by customer and day, so any split of a batch makes the same choices)."""
+        greedy = logits.argmax(axis=1)
+        n = greedy.shape[0]
+        if self.epsilon == 0.0:
+            return greedy, np.ones(n), np.zeros(n, bool)
+        count = mask.sum(axis=1)
+        explored = explore < self.epsilon
+        nth = np.minimum((pick * count).astype(np.int64), count - 1)
+        uniform = np.argmax(np.cumsum(mask, axis=1) > nth[:, None], axis=1)
+        action = np.where(explored, uniform, greedy)
+        propensity = (1.0 - self.epsilon) * (action == greedy) + self.epsilon / count
+        return action, propensity, explored
 
     def _choose(self, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         greedy = logits.argmax(axis=1)

@@ -1,7 +1,7 @@
 """The ``journeylab`` command line: one parser, one error path.
 
 Each command module (``simulation``, ``training``, ``calibration``, ``promotion``, ``serving``,
-``demo``) registers its subcommands and imports its wing only when its command runs, so ``--help``
+``batch``, ``demo``) registers its subcommands and imports its wing only when its command runs, so ``--help``
 and ``scenarios`` start in well under a second. Bad input — a ``journeylab.errors.InputError`` from
 any wing, or a ``UsageError`` from a command — exits with status 2 and a message naming what was
 wrong, before anything is written.
@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from journeylab.errors import InputError
-from journeylab.experiments.cli import calibration, demo, promotion, serving, simulation, training
+from journeylab.experiments.cli import batch, calibration, demo, promotion, serving, simulation, training
 from journeylab.experiments.cli.arguments import EXIT_BAD_INPUT
 
-COMMAND_MODULES = (simulation, training, calibration, promotion, serving, demo)
+COMMAND_MODULES = (simulation, training, calibration, promotion, serving, batch, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from journeylab.agents.policy import ObservationBatch, Policy, policy_from_spec
+from journeylab.envs.capacity import CapacityPlan, CapacityRequests
+from journeylab.envs.capacity import utilisation as capacity_utilisation
 from journeylab.envs.event_log import EventRecorder, customer_table
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.population import Population
@@ -49,6 +51,8 @@ class CohortTotals:
     visited: np.ndarray
     converted: np.ndarray
     violations: np.ndarray
+    capacity_refused: np.ndarray
+    """Requests the scenario's volume constraints refused (``journeylab.envs.capacity``)."""
     contacts_by_channel: np.ndarray  # (C, N)
 
     @classmethod
@@ -65,14 +69,19 @@ class CohortDaily:
     contacts: list[np.ndarray] = field(default_factory=list)  # (C,) per day
     engagements: list[np.ndarray] = field(default_factory=list)  # (C,) per day
     conversions: list[float] = field(default_factory=list)
+    executed: list[np.ndarray] = field(default_factory=list)  # (A,) contacts executed per action per day
+    refused: list[np.ndarray] = field(default_factory=list)  # (A,) requests refused by capacity per action per day
 
     def plus(self, other: CohortDaily) -> CohortDaily:
         return CohortDaily(
-            [a + b for a, b in zip(self.alive, other.alive, strict=True)],
-            [a + b for a, b in zip(self.contacts, other.contacts, strict=True)],
-            [a + b for a, b in zip(self.engagements, other.engagements, strict=True)],
-            [a + b for a, b in zip(self.conversions, other.conversions, strict=True)],
+            *(
+                [a + b for a, b in zip(mine, theirs, strict=True)]
+                for mine, theirs in zip(self.series(), other.series(), strict=True)
+            )
         )
+
+    def series(self) -> tuple[list, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
 
 
 @dataclass
@@ -88,6 +97,8 @@ class CohortResult:
     events: pd.DataFrame | None = None
     """The event log of the run (``record_events=True``), in the DESIGN.md schema."""
     customer_table: pd.DataFrame | None = None
+    capacity: CapacityPlan | None = None
+    """The scenario's volume constraints, if it has any."""
 
     def per_customer(self) -> dict[str, np.ndarray]:
         """Every business metric as an (N,) array of per-customer values."""
@@ -108,7 +119,18 @@ class CohortResult:
         }
         for name, row in zip(self.channels, t.contacts_by_channel, strict=True):
             metrics[f"contacts_per_customer.{name}"] = row
+        if self.capacity is not None:
+            metrics["capacity_refused_per_customer"] = t.capacity_refused
         return metrics
+
+    def utilisation(self) -> dict[str, dict[str, float]]:
+        """Per volume constraint: its limit and window, how full its window was on the average and
+        the fullest day, the days it was full, and the requests it refused (per day and in all)."""
+        if self.capacity is None:
+            return {}
+        return capacity_utilisation(
+            self.capacity, self.customers, np.array(self.daily.executed), np.array(self.daily.refused)
+        )
 
     def metrics(self) -> dict[str, dict[str, float | list[float]]]:
         """Mean and 95% normal-approximation interval of every business metric."""
@@ -122,6 +144,12 @@ class CohortResult:
         for name, stat in self.metrics().items():
             low, high = stat["ci95"]  # type: ignore[misc]
             lines.append(f"  {name:<40} {stat['mean']:>12.4f}   95% CI [{low:.4f}, {high:.4f}]")
+        for name, use in self.utilisation().items():
+            lines.append(
+                f"  capacity {name:<31} {use['mean_utilisation']:>12.1%}   used of {use['limit']:g} per "
+                f"{use['window_days']:g} day(s); refused requests on {use['days_binding']:.0f} of {self.days} days, "
+                f"{use['refused_per_day']:.1f} a day"
+            )
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, object]:
@@ -132,6 +160,7 @@ class CohortResult:
             "days": self.days,
             "seed": self.seed,
             "metrics": self.metrics(),
+            **({"capacity": self.utilisation()} if self.capacity is not None else {}),
         }
 
 
@@ -166,12 +195,16 @@ class CohortRun:
         self.params, self.policy = params, policy
         self.customers, self.days, self.seed = customers, days, seed
         self.population = population = Population(params, customers)
+        self.first_customer = first_customer
         self.ids = customer_seeds(seed, first_customer, customers)
         population.start(np.arange(customers), self.ids, np.zeros(customers, np.uint64), segments)
         self.totals = CohortTotals.zeros(customers, params.n_channels)
         self.daily = CohortDaily()
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
         self._day = 0
+        self._batch: ObservationBatch | None = None
+        self._actions = np.zeros(customers, np.int64)
+        self._priority: np.ndarray | None = None
         self.events: EventRecorder | None = None
         self.customers_at_start: pd.DataFrame | None = None
         if record_events:
@@ -180,19 +213,49 @@ class CohortRun:
             names = list(params.scenario.segments)
             self.customers_at_start = customer_table(self.ids, population.record, names, catalogue.channels)
 
-    def day(self) -> np.ndarray | None:
+    def propose(self) -> CapacityRequests | None:
+        """Observe and decide today. Under volume constraints, returns the requests that compete for
+        capacity (rows numbered across the whole cohort), for a driver that allocates over shards."""
         population = self.population
         obs, mask = population.observe(into=self._buffers)
         self._buffers = (obs, mask)  # a policy reads a batch only during act() and statistics()
         oracle = population if not self.policy.deployable else None
-        batch = ObservationBatch(obs, mask, self.ids, population.today, oracle)
-        actions = self.policy.act(batch)
-        outcome, violations = population.step(actions)
+        self._batch = batch = ObservationBatch(obs, mask, self.ids, population.today, oracle)
+        self._actions = actions = self.policy.act(batch)
+        self._priority = None
+        plan = population.capacity.plan
+        if not plan.active:
+            return None
+        self._priority = priority = self.policy.priority(batch, actions)
+        asking = np.flatnonzero(plan.constrained(actions))
+        return CapacityRequests(
+            asking + self.first_customer, actions[asking], priority[asking], population.tie_breaks()[asking]
+        )
+
+    def execute(self, refused_rows: np.ndarray | None = None) -> np.ndarray | None:
+        """Simulate today's decisions; ``refused_rows`` (cohort numbering) when a driver allocated
+        capacity over every shard, else this run allocates its own. Returns the policy's learning
+        statistics for the day (``None`` if it does not learn) without applying them."""
+        population, actions = self.population, self._actions
+        refused = None
+        if refused_rows is not None:
+            refused = np.zeros(population.size, bool)
+            refused[refused_rows - self.first_customer] = True
+        outcome, violations = population.step(actions, self._priority, refused)
+        executed = np.where(violations | population.refused, 0, actions)
         _accumulate(self.totals, self.daily, outcome, violations, population, self.params.n_channels)
+        self.totals.capacity_refused += population.refused
+        self.daily.executed.append(np.bincount(executed, minlength=self.params.catalogue.size))
+        self.daily.refused.append(np.bincount(actions[population.refused], minlength=self.params.catalogue.size))
         if self.events is not None:
-            self.events.record(self._day, outcome, self.params.catalogue.action_message[actions])
+            self.events.record(self._day, outcome, self.params.catalogue.action_message[executed])
         self._day += 1
-        return self.policy.statistics(batch, actions, outcome)
+        return self.policy.statistics(self._batch, executed, outcome)
+
+    def day(self) -> np.ndarray | None:
+        """One day in this process alone: decide, allocate capacity, simulate (see ``execute``)."""
+        self.propose()
+        return self.execute()
 
     def result(self) -> CohortResult:
         catalogue = self.params.catalogue
@@ -207,6 +270,7 @@ class CohortRun:
             self.daily,
             self.events.to_frame() if self.events is not None else None,
             self.customers_at_start,
+            self.population.capacity.plan if self.population.capacity.plan.active else None,
         )
 
 
@@ -249,7 +313,10 @@ def merge_results(parts: list[CohortResult]) -> CohortResult:
     for part in parts[1:]:
         daily = daily.plus(part.daily)
     customers = sum(p.customers for p in parts)
-    return CohortResult(first.scenario, first.policy, customers, first.days, first.seed, first.channels, totals, daily)
+    return CohortResult(
+        first.scenario, first.policy, customers, first.days, first.seed, first.channels, totals, daily,
+        capacity=first.capacity,
+    )  # fmt: skip
 
 
 def _accumulate(

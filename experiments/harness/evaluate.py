@@ -90,7 +90,12 @@ class Evaluation:
             "policies": self.policy_metrics(),
             "paired": self.paired(),
             "deployable": {spec.label: spec.deployable for spec in self.specs},
+            **({"capacity": self.utilisation()} if self.utilisation() else {}),
         }
+
+    def utilisation(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Per policy, how each volume constraint was used (``CohortResult.utilisation``); {} without any."""
+        return {label: used for label, result in self.results.items() if (used := result.utilisation())}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (policy, metric): mean, interval, and the paired difference to the reference."""
@@ -136,6 +141,7 @@ class Evaluation:
                 f"{m['contacts_per_customer']['mean']:>10.2f}{m['rule_violations']['mean']:>7.0f}"
             )
         lines.extend(self._headroom_lines())
+        lines.extend(self._capacity_lines())
         lines.append(
             "Δ expected: the same paired difference estimated from expected daily outcomes "
             "(conditional Monte Carlo: same mean, several times narrower interval)"
@@ -148,6 +154,17 @@ class Evaluation:
                 where = "these customers: in-sample" if tuned_on == self.seed else "other customers"
                 lines.append(f"{spec.label}: rules tuned on seed {tuned_on}'s customers ({where})")
         return "\n".join(lines)
+
+    def _capacity_lines(self) -> list[str]:
+        lines = []
+        for label, constraints in self.utilisation().items():
+            for name, use in constraints.items():
+                lines.append(
+                    f"capacity {name} under {label}: {use['mean_utilisation']:.1%} of {use['limit']:g} per "
+                    f"{use['window_days']:g} day(s) used on average; {use['refused']:.0f} requests refused "
+                    f"on {use['days_binding']:.0f} of {self.days} days"
+                )
+        return lines
 
     def headroom(self) -> dict[str, float] | None:
         """Share of the available gain each policy captures, (policy − no_contact) / (planner −
@@ -248,6 +265,16 @@ def evaluate(
     return evaluation
 
 
+def capacity_metrics(result: CohortResult) -> dict[str, float]:
+    """MLflow metrics of a run's volume constraints: ``capacity.<name>.<figure>`` (``CohortResult.utilisation``)."""
+    return {
+        f"capacity.{name}.{figure}": value
+        for name, use in result.utilisation().items()
+        for figure, value in use.items()
+        if isinstance(value, float)
+    }
+
+
 def log_evaluation(
     evaluation: Evaluation, experiment: str | None, figures: list, kind: str = "baseline"
 ) -> dict[str, str]:
@@ -266,6 +293,7 @@ def log_evaluation(
         for spec in evaluation.specs:
             metrics = metric_entries("", evaluation.results[spec.label].metrics())
             metrics.update(metric_entries("paired.", paired.get(spec.label, {})))
+            metrics.update(capacity_metrics(evaluation.results[spec.label]))
             params = {
                 "scenario": evaluation.scenario,
                 "policy": spec.name,

@@ -6,6 +6,11 @@ as they would in one process. Policies that learn online are stepped day by day:
 returns its integer learning statistics, the driver sums them and every copy of the policy
 applies the same sum, so all copies stay identical to the single-process policy. The merged
 result is therefore identical to the unsharded one, bit for bit.
+
+Under volume constraints (``journeylab.envs.capacity``) customers compete for capacity across
+shards, so every day has two steps: each shard decides and sends the requests that compete (with
+their priorities and keyed tie-breaks), the driver allocates the day's capacity once over all of
+them, and each shard executes with the driver's refusals — the allocation the unsharded run makes.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from journeylab.agents import make_policy
+from journeylab.envs.capacity import CapacityLedger, CapacityPlan, CapacityRequests
+from journeylab.envs.catalogue import ActionCatalogue
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import validate_scenario
 from journeylab.experiments.harness.cohort import CohortResult, CohortRun, merge_results
@@ -39,6 +46,20 @@ class Shard:
         for _ in range(self.days):
             self.run.day()
         return self.run.result()
+
+    def propose(self, statistics: np.ndarray | None) -> CapacityRequests | None:
+        """Apply the previous day's summed statistics, then decide today (``CohortRun.propose``)."""
+        assert self.run is not None
+        if statistics is not None:
+            self.run.policy.update(statistics)
+        return self.run.propose()
+
+    def execute(self, refused_rows: np.ndarray) -> np.ndarray | None:
+        """Simulate today with the capacity the driver allocated over every shard."""
+        assert self.run is not None
+        return self.run.execute(
+            refused_rows[(refused_rows >= self.first) & (refused_rows < self.first + self.customers)]
+        )
 
     def day(self, statistics: np.ndarray | None) -> np.ndarray | None:
         """Apply the previous day's summed statistics, then simulate one day."""
@@ -77,17 +98,25 @@ class ShardPool:
         self.actors: list[Any] = [
             actor.remote(scenario, first, count, days, seed) for first, count in shard_bounds(customers, shards)
         ]
-        self.days = days
+        self.days, self.customers = days, customers
+        compiled = validate_scenario(scenario)
+        self.capacity = CapacityPlan.from_scenario(compiled, ActionCatalogue.from_scenario(compiled))
 
     def evaluate(self, policy: str, options: dict[str, Any]) -> CohortResult:
         import ray
 
         learns = ray.get([a.start.remote(policy, options) for a in self.actors])[0]
-        if not learns:
+        if not learns and not self.capacity.active:
             return merge_results(ray.get([a.run_all.remote() for a in self.actors]))
+        ledger = CapacityLedger(self.capacity, self.customers)
         summed: np.ndarray | None = None
         for _ in range(self.days):
-            parts = ray.get([a.day.remote(summed) for a in self.actors])
+            if self.capacity.active:
+                requests = ray.get([a.propose.remote(summed) for a in self.actors])
+                refused = ray.put(ledger.allocate_requests(CapacityRequests.join(requests)))
+                parts = ray.get([a.execute.remote(refused) for a in self.actors])
+            else:
+                parts = ray.get([a.day.remote(summed) for a in self.actors])
             summed = None if parts[0] is None else np.sum(parts, axis=0)
         return merge_results(ray.get([a.result.remote(summed) for a in self.actors]))
 

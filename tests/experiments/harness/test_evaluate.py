@@ -115,6 +115,24 @@ def test_sharded_equals_unsharded_including_a_learning_policy() -> None:
 
 
 @pytest.mark.slow
+def test_sharded_equals_unsharded_under_volume_constraints() -> None:
+    """Customers of different shards compete for the same calls and budget; the driver allocates once."""
+    capacity = [
+        "capacity.call_centre.channel=call", "capacity.call_centre.max_contacts=12",
+        "capacity.budget.budget=150", "capacity.budget.window_days=7",
+    ]  # fmt: skip
+    policies = ["rule_journey", "propensity_nba"]
+    single = evaluate(load_scenario("telecom_retention", capacity), policies, 2001, 20, seed=6)
+    sharded = evaluate(load_scenario("telecom_retention", capacity), policies, 2001, 20, seed=6, shards=3)
+    assert single.to_json() == sharded.to_json()
+    assert single.utilisation()["rule_journey"]["call_centre"]["refused"] > 0  # capacity did bind
+    for label in policies:
+        whole, parts = single.results[label].per_customer(), sharded.results[label].per_customer()
+        for metric in whole:
+            assert np.array_equal(whole[metric], parts[metric]), (label, metric)
+
+
+@pytest.mark.slow
 def test_each_policy_is_an_mlflow_run_with_metrics_tags_and_plots(tmp_path: Path, monkeypatch) -> None:
     import mlflow
 

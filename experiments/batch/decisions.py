@@ -1,0 +1,291 @@
+"""Tonight's decisions for the whole customer base, under the contact rules and the volume constraints.
+
+What Braze and Hightouch do in daily batches: read every customer's golden record (or rebuild it from
+the event log), score the exported policy, allocate the scenario's capacity, write the decisions.
+
+1. **Score** in chunks of ``CHUNK`` customers (``score_chunk``): golden records → the simulator's
+   rules and features → the ONNX policy (``journeylab.serving.engine``). Each customer gets the
+   requested action, its propensity, and a priority: how much more the policy prefers the action
+   than silence (logit(a) − logit(no contact); for a policy-iteration network, the predicted gain).
+   Exploration draws and tie-breaks are keyed by (customer id, day, seed), never by position.
+2. **Allocate** the capacity once over every customer (``journeylab.envs.capacity``), after scoring:
+   a sharded run (``journeylab.experiments.batch.distributed``) scores the same chunks elsewhere and
+   allocates here, so its output equals the one-process output byte for byte. With ``--history``
+   the rolling windows start from what the log already executed.
+3. **Write** (``write_decisions``) the contacts in the event-log schema (``decision_id``,
+   ``propensity``) and, beside them, one row per customer — silent and refused decisions included —
+   as the decision service's customer log does; both through temporary files renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from journeylab.envs.capacity import CapacityLedger, CapacityPlan, allocate, tie_break, utilisation
+from journeylab.envs.event_log import COLUMNS as EVENT_COLUMNS
+from journeylab.envs.history import HistoryError, record_from_history
+from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.random_streams import customer_keys, uniforms
+from journeylab.envs.record import GoldenRecord
+from journeylab.envs.record_builder import ActivityArrays, ContactArrays, build_record
+from journeylab.experiments.batch.golden_table import golden_records, log_start_customers
+from journeylab.serving.engine import DecisionEngine
+from journeylab.serving.event_writer import customers_path
+
+CHUNK = 65_536
+"""Customers scored together: bounds memory, and fixes the batches the ONNX model sees wherever it runs."""
+EXPLORE_WORD = 1 << 21
+"""Words of each customer's daily stream for exploration draws (apart from the capacity tie-break's)."""
+
+
+@dataclass
+class Scores:
+    """One chunk's scored requests, (n,) arrays in table order."""
+
+    requested: np.ndarray
+    propensity: np.ndarray
+    explored: np.ndarray
+    priority: np.ndarray
+    ties: np.ndarray
+    keys: np.ndarray
+
+    @classmethod
+    def join(cls, parts: Iterable[Scores]) -> Scores:
+        parts = list(parts)
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
+
+def id_keys(ids: pd.Series, seed: int) -> np.ndarray:
+    """(N,) 64-bit keys of customer ids: pandas' fixed-key SipHash of the text, mixed with the seed."""
+    hashed = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy(np.uint64)
+    return customer_keys(hashed, np.full(hashed.shape, seed, np.uint64))
+
+
+def decision_ids(keys: np.ndarray, day: int) -> np.ndarray:
+    """``"<day>-<16 hex digits>"``: unique per customer and day, the same wherever it is computed."""
+    mixed = customer_keys(keys, np.full(keys.shape, day, np.uint64))
+    return np.char.add(f"{day}-", np.char.zfill(np.char.mod("%x", mixed), 16))
+
+
+def score_chunk(engine: DecisionEngine, record: GoldenRecord, keys: np.ndarray, day: int) -> Scores:
+    """Rules, features, policy and choice for one chunk of golden records."""
+    logits, mask = engine.masked_logits(record)
+    days = np.full(keys.shape, day, np.int64)
+    explore, pick = uniforms(keys, days, 2, first_word=EXPLORE_WORD)
+    requested, propensity, explored = engine.choose_keyed(logits, mask, explore, pick)
+    rows = np.arange(requested.shape[0])
+    priority = (logits[rows, requested] - logits[:, 0]).astype(np.float64)
+    return Scores(requested, propensity, explored, priority, tie_break(keys, days), keys)
+
+
+@dataclass(frozen=True)
+class BaseTables:
+    """A whole base's inputs, checked: customers, their event history (or None), the decision day."""
+
+    customers: pd.DataFrame
+    history: pd.DataFrame | None
+    day: int
+    history_rows: np.ndarray | None = None
+    """Each event's customer row (with a history): a chunk selects its events by range."""
+
+    def chunks(self) -> list[tuple[int, int]]:
+        n = len(self.customers)
+        return [(lo, min(lo + CHUNK, n)) for lo in range(0, n, CHUNK)]
+
+    def chunk(self, lo: int, hi: int) -> BaseTables:
+        """The customers of rows lo:hi and only their events."""
+        customers = self.customers.iloc[lo:hi]
+        if self.history is None or self.history_rows is None:
+            return BaseTables(customers, None, self.day)
+        mine = (self.history_rows >= lo) & (self.history_rows < hi)
+        return BaseTables(customers, self.history[mine], self.day)
+
+
+def load_base(engine: DecisionEngine, customers: pd.DataFrame, history: pd.DataFrame | None, day: int) -> BaseTables:
+    """Check the tables at the door (``GoldenTableError`` naming the column) before anything is decided."""
+    if history is None:
+        golden_records(customers, engine.scenario, day)  # checks every column and value
+        return BaseTables(customers.reset_index(drop=True), None, day)
+    checked = log_start_customers(customers, engine.scenario).reset_index(drop=True)
+    history = history[history["day"].to_numpy() < day].reset_index(drop=True)  # only the past decides
+    rows = history["customer_id"].astype(str).map({cid: i for i, cid in enumerate(checked["customer_id"])})
+    if rows.isna().any():
+        unknown = history["customer_id"][rows.isna()].iloc[0]
+        raise HistoryError(f"column 'customer_id': '{unknown}' of the event log is not in the customer table")
+    return BaseTables(checked, history, day, rows.to_numpy(np.int64))
+
+
+def chunk_record(engine: DecisionEngine, params: ScenarioParameters, tables: BaseTables) -> GoldenRecord:
+    """The golden records of one chunk's customers as of the decision day."""
+    if tables.history is None:
+        arrays = golden_records(tables.customers, engine.scenario, tables.day)
+        return build_record(
+            engine.rules, len(engine.catalogue.type_names), arrays, ContactArrays.none(), ActivityArrays.none()
+        )
+    return record_from_history(params, tables.customers, tables.history, tables.day)
+
+
+def score_tables(engine: DecisionEngine, tables: BaseTables, seed: int) -> Scores:
+    """Score one chunk (in any process: it reads nothing but its arguments)."""
+    params = ScenarioParameters.compile(engine.scenario)
+    keys = id_keys(tables.customers["customer_id"], seed)
+    return score_chunk(engine, chunk_record(engine, params, tables), keys, tables.day)
+
+
+def score_locally(
+    engine: DecisionEngine, tables: BaseTables, seed: int, progress: Callable[[int], None] | None = None
+) -> Scores:
+    parts = []
+    for lo, hi in tables.chunks():
+        parts.append(score_tables(engine, tables.chunk(lo, hi), seed))
+        if progress is not None:
+            progress(hi - lo)
+    return Scores.join(parts)
+
+
+def capacity_ledger(engine: DecisionEngine, tables: BaseTables) -> CapacityLedger:
+    """The volume constraints for this base on the decision day, with what the log already executed in
+    each rolling window (none without a log)."""
+    plan = CapacityPlan.from_scenario(engine.scenario, engine.catalogue)
+    ledger = CapacityLedger(plan, len(tables.customers))
+    ledger.day = tables.day
+    if tables.history is None or not plan.active:
+        return ledger
+    events = tables.history
+    width = ledger.history.shape[1]
+    recent = events[
+        (events["event"] == "contact") & (events["day"] < tables.day) & (events["day"] > tables.day - width)
+    ]
+    names = {name: a for a, name in enumerate(engine.catalogue.names())}
+    actions = (recent["channel"].astype(str) + ":" + recent["message"].astype(str)).map(names)
+    known = actions.notna().to_numpy()
+    for day in range(tables.day - width + 1, tables.day):
+        on_day = known & (recent["day"].to_numpy() == day)
+        ledger.history[:, day % width] = ledger.used(actions[on_day].to_numpy(np.int64))
+    return ledger
+
+
+@dataclass
+class BatchDecisions:
+    """Every customer's decision, its capacity verdict, and the tables written from them."""
+
+    tables: BaseTables
+    scores: Scores
+    refused: np.ndarray
+    engine: DecisionEngine
+    utilisation: dict[str, dict[str, float]]
+
+    @property
+    def executed(self) -> np.ndarray:
+        return np.where(self.refused, 0, self.scores.requested)
+
+    def customer_log(self) -> pd.DataFrame:
+        """One row per customer: the decision (silent and refused ones too), as the service logs it."""
+        s, engine, day = self.scores, self.engine, self.tables.day
+        names = np.array([None, *engine.catalogue.channels], dtype=object)
+        messages = np.array([None, *engine.catalogue.messages], dtype=object)
+        requested_channel = names[engine.catalogue.action_channel[s.requested] + 1]
+        requested_message = messages[engine.catalogue.action_message[s.requested] + 1]
+        customers = self.tables.customers
+        return pd.DataFrame(
+            {
+                "customer_id": customers["customer_id"].astype(str).to_numpy(),
+                "day": np.full(len(customers), day, np.int64),
+                "decision_id": decision_ids(s.keys, day).astype(object),
+                "channel": requested_channel,
+                "message": requested_message,
+                "propensity": s.propensity,
+                "explored": s.explored,
+                "priority": np.where(s.requested > 0, s.priority, 0.0),
+                "capacity_refused": self.refused,
+                "contacted": self.executed > 0,
+                "model_name": engine.model["name"],
+                "model_version": engine.model["version"],
+            }
+        )
+
+    def contact_events(self, log: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The executed contacts in the event-log schema (``journeylab.envs.event_log``)."""
+        log = self.customer_log() if log is None else log
+        contacts = log[log["contacted"].to_numpy()]
+        return pd.DataFrame(
+            {
+                "customer_id": contacts["customer_id"],
+                "day": contacts["day"],
+                "event": "contact",
+                "channel": contacts["channel"],
+                "message": contacts["message"],
+                "value": 0.0,
+                "decision_id": contacts["decision_id"],
+                "propensity": contacts["propensity"],
+            },
+            columns=list(EVENT_COLUMNS),
+        ).reset_index(drop=True)
+
+
+def allocate_capacity(engine: DecisionEngine, tables: BaseTables, scores: Scores) -> BatchDecisions:
+    """Allocate the volume constraints once over every scored customer (``journeylab.envs.capacity``)."""
+    ledger = capacity_ledger(engine, tables)
+    plan = ledger.plan
+    if not plan.active:
+        return BatchDecisions(tables, scores, np.zeros(scores.requested.shape, bool), engine, {})
+    refused = allocate(plan, ledger.room(), scores.requested, scores.priority, scores.ties)
+    executed = np.where(refused, 0, scores.requested)
+    size = engine.catalogue.size
+    used = utilisation(
+        plan,
+        ledger.customers,
+        np.bincount(executed, minlength=size)[None, :],
+        np.bincount(scores.requested[refused], minlength=size)[None, :],
+    )
+    for k, name in enumerate(plan.names):  # the day's share of the window, what the log executed included
+        already = plan.limits(ledger.customers)[k] - ledger.room()[k]
+        limit = used[name]["limit"]
+        used[name]["mean_utilisation"] = used[name]["peak_utilisation"] = (
+            (already + ledger.used(executed)[k]) / limit if limit > 0 else 1.0
+        )
+    return BatchDecisions(tables, scores, refused, engine, used)
+
+
+def decide_base(
+    engine: DecisionEngine,
+    tables: BaseTables,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+    ray_address: str | None = None,
+) -> BatchDecisions:
+    """Score every customer (here, or on the Ray cluster at ``ray_address``), then allocate capacity."""
+    if ray_address is None:
+        scores = score_locally(engine, tables, seed, progress)
+    else:
+        from journeylab.experiments.batch.distributed import score_on_ray
+
+        scores = score_on_ray(engine, tables, seed, ray_address, progress)
+    return allocate_capacity(engine, tables, scores)
+
+
+def write_decisions(decisions: BatchDecisions, out: Path) -> tuple[Path, Path]:
+    """Write ``out`` (contacts, event-log schema) and ``<out>.customers.parquet`` (every decision).
+
+    Each file goes to a temporary name first and is renamed into place, so a reader never sees half
+    a file and a failure leaves nothing behind."""
+    log = decisions.customer_log()
+    targets = [(out, decisions.contact_events(log)), (customers_path(out), log)]
+    written: list[Path] = []
+    try:
+        for path, frame in targets:
+            partial = path.with_name(f".{path.name}.partial")
+            frame.to_parquet(partial, index=False)
+            written.append(partial)
+        for (path, _), partial in zip(targets, written, strict=True):
+            os.replace(partial, path)
+    finally:
+        for partial in written:
+            partial.unlink(missing_ok=True)
+    return out, customers_path(out)
