@@ -191,3 +191,24 @@ def test_a_capacity_needs_exactly_one_limit() -> None:
                 "telecom_retention",
                 ["capacity.c.channel=call", *(["capacity.c.max_contacts=5"] if extra else []), *extra],
             )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["capacity.c.channel=fax", "capacity.c.max_contacts=5"], "capacity.c.channel"),
+        (
+            ["capacity.c.channel=web", "capacity.c.message=service_notice", "capacity.c.max_contacts=5"],
+            "capacity.c: no action sends message 'service_notice' on channel 'web'",
+        ),
+        (["capacity.c.max_contacts=5", "capacity.c.window_days=0"], "capacity.c.window_days"),
+        (["capacity.c.channel=web", "capacity.c.budget=50"], "capacity.c.budget: the contacts it covers cost nothing"),
+    ],
+)
+def test_the_cli_exits_2_naming_the_capacity_key(overrides: list[str], named: str, tmp_path, capsys) -> None:
+    from journeylab.experiments.cli.main import main
+
+    argv = ["simulate", "telecom_retention", "--customers", "10", "--days", "2"]
+    code = main([*argv, *(item for override in overrides for item in ("--set", override))])
+    assert code == 2
+    assert named in capsys.readouterr().err

@@ -3,6 +3,7 @@ priority, decisions in the event-log schema, bad tables refused naming the colum
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -114,28 +115,21 @@ def test_golden_records_table_decides_and_the_same_seed_writes_the_same_bytes(ba
     assert 0.2 < log["explored"].mean() < 0.4 and (log["propensity"] < 1).any()
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda t: t.drop(columns=["consent_sms"]), "missing column(s) ['consent_sms']"),
-        (
-            lambda t: t.assign(value_tier=t["value_tier"].where(t.index != 7, 3)),
-            "column 'value_tier': expected a whole number in [0, 2]; first bad row 7",
-        ),  # fmt: skip
-        (
-            lambda t: t.assign(segment=t["segment"].where(t.index != 2, "vip")),
-            "column 'segment': expected one of the scenario's segments",
-        ),  # fmt: skip
-        (
-            lambda t: t.assign(last_activity_day=t["last_activity_day"].where(t.index != 4, DAY + 1)),
-            "column 'last_activity_day'",
-        ),  # fmt: skip
-        (
-            lambda t: t.assign(customer_id=t["customer_id"].where(t.index != 9, t["customer_id"][0])),
-            "column 'customer_id': expected one row per customer",
-        ),  # fmt: skip
-    ],
-)
+def _set(column: str, row: int, value) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """A change to a table: ``value`` in ``column`` at ``row``."""
+    return lambda table: table.assign(**{column: table[column].where(table.index != row, value)})
+
+
+BAD_TABLES = [
+    (lambda table: table.drop(columns=["consent_sms"]), "missing column(s) ['consent_sms']"),
+    (_set("value_tier", 7, 3), "column 'value_tier': expected a whole number in [0, 2]; first bad row 7"),
+    (_set("segment", 2, "vip"), "column 'segment': expected one of the scenario's segments"),
+    (_set("last_activity_day", 4, DAY + 1), "column 'last_activity_day': expected null (never) or a whole day"),
+    (_set("customer_id", 9, "12884901888"), "column 'customer_id': expected one row per customer"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_TABLES)
 def test_a_bad_golden_record_table_exits_2_naming_the_column_and_writes_nothing(
     base: dict, tmp_path: Path, capsys, change, message: str
 ) -> None:
