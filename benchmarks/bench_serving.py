@@ -11,10 +11,13 @@
   holding ``concurrency`` keep-alive connections: one ``/v1/decide`` per request and, for each
   decision, one ``/v1/outcomes``. Latency p50 / p99, requests/s, errors, and lost events: rows
   missing from the service's event log after it stopped, against what it acknowledged.
+- **HTTP, replicas**: the same load on ``journeylab serve --replicas 2`` (Ray Serve on a local Ray
+  instance, each replica logging to its own file), with its p99 as a ratio of the one-process p99
+  measured in the same run.
 
 The client shares the machine's cores with the server, so HTTP figures are a floor.
 
-Usage: ``python benchmarks/bench_serving.py [--requests N] [--concurrency C] [--calls K] [--out PATH]``
+Usage: ``python benchmarks/bench_serving.py [--requests N] [--concurrency C] [--replicas R] [--calls K] [--out PATH]``
 """
 
 from __future__ import annotations
@@ -191,42 +194,62 @@ async def _load(port: int, bodies: list[bytes], concurrency: int) -> dict[str, A
     }
 
 
-def over_http(artifact: Path, folder: Path, decisions: int, concurrency: int) -> dict[str, Any]:
+def _wait_until_healthy(port: int, server: subprocess.Popen, seconds: float = 180.0) -> None:
+    """Poll ``/health`` until it answers 200 (Ray Serve's proxy accepts connections before its app is up)."""
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the service exited with status {server.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the service did not become healthy within {seconds:.0f} s")
+
+
+def _log_files(log: Path) -> list[Path]:
+    """The event-log files of a single log or of a folder of replica logs (customer logs left out)."""
+    if not log.is_dir():
+        return [log] if log.exists() else []
+    return sorted(p for p in log.glob("*.jsonl") if ".customers." not in p.name)
+
+
+def over_http(
+    artifact: Path, folder: Path, decisions: int, concurrency: int, replicas: int | None = None
+) -> dict[str, Any]:
+    """``journeylab serve`` in a subprocess (one uvicorn process, or ``replicas`` Ray Serve replicas)
+    under ``concurrency`` clients; every acknowledged event is then looked for in the log."""
     from journeylab.serving.engine import DecisionEngine
 
     engine = DecisionEngine.load(artifact)
     bodies = [json.dumps(r).encode() for r in _requests(engine, decisions)]
-    port, log = _free_port(), folder / "events.jsonl"
-    command = [
-        sys.executable,
-        "-m",
-        "journeylab.experiments.cli.main",
-        "serve",
-        str(artifact),
-        "--port",
-        str(port),
-        "--log",
-        str(log),
-    ]
+    port = _free_port()
+    log = folder / ("events.jsonl" if replicas is None else f"events-{replicas}-replicas")
+    command = [sys.executable, "-m", "journeylab.experiments.cli.main", "serve", str(artifact), "--port", str(port),
+               "--log", str(log)]  # fmt: skip
+    if replicas is not None:
+        command += ["--replicas", str(replicas)]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        _wait_until_healthy(port, server)
         asyncio.run(_load(port, bodies[: min(200, decisions)], concurrency))  # warm up (not counted)
-        log.write_text("")  # count only the measured run's events
+        for file in _log_files(log):
+            file.write_text("")  # count only the measured run's events
         result = asyncio.run(_load(port, bodies, concurrency))
     finally:
         server.terminate()
-        server.wait(timeout=30)
-    rows = [json.loads(line) for line in log.read_text().splitlines()]
+        server.wait(timeout=60)
+    rows = [json.loads(line) for file in _log_files(log) for line in file.read_text().splitlines()]
     logged_contacts = sum(r["event"] == "contact" for r in rows)
     logged_outcomes = len(rows) - logged_contacts
     result["lost_events"] = (result["contacts"] - logged_contacts) + (result["outcomes_acknowledged"] - logged_outcomes)
     result["concurrency"] = concurrency
+    result["replicas"] = replicas or 1
+    result["server"] = "uvicorn, one process" if replicas is None else f"Ray Serve, {replicas} replicas"
     return result
 
 
@@ -236,6 +259,9 @@ def main() -> None:
         "--requests", type=int, default=10_000, help="decide requests over HTTP (each followed by an outcome)"
     )
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--replicas", type=int, default=2, help="Ray Serve replicas measured next to one process (0: skip)"
+    )
     parser.add_argument("--calls", type=int, default=20_000, help="timed in-process decide() calls")
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_serving.json")
@@ -248,6 +274,13 @@ def main() -> None:
         print(json.dumps(results["in_process"], indent=2), flush=True)
         results["http"] = over_http(artifact, folder, args.requests, args.concurrency)
         print(json.dumps(results["http"], indent=2), flush=True)
+        if args.replicas:
+            replicated = over_http(artifact, folder, args.requests, args.concurrency, args.replicas)
+            replicated["p99_ratio_to_one_process"] = round(
+                replicated["all"]["p99_ms"] / results["http"]["all"]["p99_ms"], 2
+            )
+            results["http_replicas"] = replicated
+            print(json.dumps(replicated, indent=2), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
 

@@ -97,16 +97,36 @@ def validate_events(frame: pd.DataFrame) -> pd.DataFrame:
     return out[list(COLUMNS)]
 
 
+LOG_SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".parquet", ".csv")
+
+
 def read_events(path: str | Path) -> pd.DataFrame:
-    """Read a parquet, CSV or JSON-lines (the decision service's) event log and validate it."""
+    """Read a parquet, CSV or JSON-lines (the decision service's) event log and validate it.
+
+    A folder is read as one log: every event-log file in it, in name order — what the decision
+    service writes with several replicas, one file each (``journeylab serve --replicas``). Customer
+    logs beside them (``*.customers.jsonl``) are not events and are left out."""
     return validate_events(read_frame(path))
 
 
+def log_files(folder: Path) -> list[Path]:
+    """The event-log files of a folder of logs, in name order (customer logs left out)."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix in LOG_SUFFIXES and ".customers." not in p.name
+    )
+
+
 def read_frame(path: str | Path) -> pd.DataFrame:
-    """The table in ``path`` as it is (parquet, CSV or JSON lines), not yet validated."""
+    """The table in ``path`` as it is (parquet, CSV or JSON lines; a folder of them), not yet validated."""
     path = Path(path)
     if not path.exists():
         raise EventLogError(f"event log {path} does not exist")
+    if path.is_dir():
+        files = log_files(path)
+        if not files:
+            raise EventLogError(f"event log folder {path} holds no {'/'.join(LOG_SUFFIXES)} files")
+        frames = [read_frame(file) for file in files]
+        return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix in (".jsonl", ".json"):

@@ -151,6 +151,12 @@ def _session(model: bytes) -> Any:
             ) from None
 
 
+def artifact_files(root: Path) -> dict[str, bytes]:
+    """Every file of an artifact folder, to ship it to another process or node (which verifies them
+    again when it loads them)."""
+    return {path.name: path.read_bytes() for path in sorted(Path(root).iterdir()) if path.is_file()}
+
+
 @dataclass
 class PolicyArtifact:
     """A verified artifact: its manifest and an onnxruntime session over its policy."""

@@ -19,14 +19,10 @@ from typing import Any
 import numpy as np
 
 from journeylab.experiments.batch.decisions import BaseTables, Scores, score_tables
+from journeylab.serving.artifact import artifact_files
 from journeylab.serving.engine import DecisionEngine
 
 SCORE_FIELDS = ("requested", "propensity", "explored", "priority", "ties", "keys")
-
-
-def artifact_files(root: Path) -> dict[str, bytes]:
-    """Every file of an artifact folder (the manifest verifies them again where they are loaded)."""
-    return {path.name: path.read_bytes() for path in sorted(root.iterdir()) if path.is_file()}
 
 
 class ChunkScorer:

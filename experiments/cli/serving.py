@@ -12,9 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from journeylab.experiments.cli.arguments import Subcommands, UsageError, seed_value
+from journeylab.experiments.cli.arguments import Subcommands, UsageError, add_ray_address, positive_int, seed_value
 
 MODEL_URI_PREFIX = "models:/"
+DEFAULT_LOG = Path("decision_events.jsonl")
 
 
 def _verified(source: str, into: Path) -> tuple[Path, str | None]:
@@ -86,11 +87,18 @@ def _add_serve(sub: Subcommands) -> None:
     p.add_argument("source", help="an artifact folder, or models:/NAME@ALIAS")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--log", type=Path, default=Path("decision_events.jsonl"), help="the event log to append to")
+    p.add_argument("--log", type=Path, default=DEFAULT_LOG, help="the event log to append to")
     p.add_argument("--fsync", action="store_true", help="wait for the disk before acknowledging (power-cut safe)")
     p.add_argument("--epsilon", type=float, default=0.0, help="epsilon-exploration (0: greedy)")
     p.add_argument("--seed", type=seed_value, default=None, help="seed of the exploration draws")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    p.add_argument(
+        "--replicas",
+        type=positive_int,
+        default=None,
+        help="serve from this many Ray Serve replicas (default: one uvicorn process); --log is then a folder",
+    )
+    add_ray_address(p)
     p.set_defaults(handler=serve_command)
 
 
@@ -99,10 +107,44 @@ def serve_command(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.epsilon <= 1.0:
         raise UsageError(f"--epsilon: expected a probability in [0, 1], got {args.epsilon}")
+    if args.ray_address and args.replicas is None:
+        raise UsageError("--ray-address: serving on a Ray cluster needs --replicas N")
     with tempfile.TemporaryDirectory() as scratch:
         engine = _load_engine(args.source, Path(scratch), args.epsilon, args.seed)
+        if args.replicas is not None:
+            return _serve_replicas(args, engine)
         print(
             f"serving {engine.model['name']} {engine.model['version']} on http://{args.host}:{args.port} (docs: /docs)"
         )
         run_service(engine, str(args.log), args.host, args.port, args.fsync, args.max_body_bytes)
+    return 0
+
+
+def _serve_replicas(args: argparse.Namespace, engine: Any) -> int:
+    """Ray Serve replicas until interrupted (Ctrl-C or SIGTERM); each logs to its own file in the folder."""
+    import signal
+    import threading
+
+    from journeylab.experiments.service.ray_serve import deploy, shutdown
+
+    folder = Path(DEFAULT_LOG.stem) if args.log == DEFAULT_LOG else args.log
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--log: with --replicas the log is a folder (one file per replica); {folder} is a file")
+    url = deploy(
+        engine.artifact.root, folder, args.replicas, args.host, args.port, args.epsilon, args.seed, args.fsync,
+        args.max_body_bytes, args.ray_address,
+    )  # fmt: skip
+    print(
+        f"serving {engine.model['name']} {engine.model['version']} from {args.replicas} Ray Serve replicas on {url} "
+        f"(docs: /docs); events in {folder}/",
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        shutdown()
     return 0

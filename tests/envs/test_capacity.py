@@ -9,7 +9,8 @@ from journeylab.agents.policy import ObservationBatch, Policy
 from journeylab.envs.capacity import CapacityLedger, CapacityPlan, CapacityRequests, allocate
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.population import Population
-from journeylab.envs.scenario import ScenarioError, load_scenario
+from journeylab.envs.scenario import ScenarioError, load_scenario, read_document, validate_scenario
+from journeylab.envs.validation import apply_overrides
 from journeylab.envs.vector_env import JourneyVectorEnv
 from journeylab.experiments.harness.cohort import run_cohort
 
@@ -17,7 +18,10 @@ CALLS_A_DAY = ["capacity.call_centre.channel=call", "capacity.call_centre.max_co
 
 
 def telecom_with(*overrides: str) -> ScenarioParameters:
-    return ScenarioParameters.compile(load_scenario("telecom_retention", list(overrides)))
+    """telecom_retention with only the capacities given here (its own call centre left out)."""
+    document, _ = read_document("telecom_retention")
+    document.pop("capacity", None)
+    return ScenarioParameters.compile(validate_scenario(apply_overrides(document, list(overrides))))
 
 
 def call_everyone(population: Population) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +162,7 @@ def test_gathered_requests_allocate_exactly_as_one_population_does() -> None:
 
 
 def test_the_vector_env_flags_refused_requests_in_info() -> None:
-    env = JourneyVectorEnv(200, "telecom_retention", overrides=CALLS_A_DAY)
+    env = JourneyVectorEnv(200, telecom_with(*CALLS_A_DAY).scenario)
     env.reset(seed=4)
     actions, _ = call_everyone(env.population)
     *_, info = env.step(actions)

@@ -26,6 +26,7 @@ CALLS = [
     "capacity.call_centre.channel=call",
     "capacity.call_centre.max_contacts=30",
     "capacity.call_centre.window_days=7",
+    "capacity.call_centre.for_customers=null",
 ]
 DAY = 20
 

@@ -118,7 +118,7 @@ def test_sharded_equals_unsharded_including_a_learning_policy() -> None:
 def test_sharded_equals_unsharded_under_volume_constraints() -> None:
     """Customers of different shards compete for the same calls and budget; the driver allocates once."""
     capacity = [
-        "capacity.call_centre.channel=call", "capacity.call_centre.max_contacts=12",
+        "capacity.call_centre.max_contacts=12", "capacity.call_centre.for_customers=null",
         "capacity.budget.budget=150", "capacity.budget.window_days=7",
     ]  # fmt: skip
     policies = ["rule_journey", "propensity_nba"]

@@ -1,0 +1,1 @@
+"""The decision service scaled out: the same FastAPI app in several Ray Serve replicas."""
