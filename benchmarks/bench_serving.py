@@ -44,7 +44,8 @@ SCENARIO = "telecom_retention"
 
 def _artifact(folder: Path) -> Path:
     """An exported policy shaped as the shipped telecom experiment's (64×64; weights as initialised:
-    speed does not depend on them, and without a no-contact bias some decisions contact)."""
+    speed does not depend on them). A no-contact bias of −3 makes most decisions contact, so the
+    HTTP runs log contacts as well as outcomes (with none, every decision was silent)."""
     import journeylab.experiments.harness.ray_runtime  # noqa: F401
     from journeylab.agents.rllib_module import masked_module_spec
     from journeylab.envs.scenario import load_scenario
@@ -52,7 +53,7 @@ def _artifact(folder: Path) -> Path:
     from journeylab.experiments.promotion.export import write_artifact
 
     env = JourneyVectorEnv(1, SCENARIO)
-    spec = masked_module_spec([64, 64], no_contact_bias=0.0)
+    spec = masked_module_spec([64, 64], no_contact_bias=-3.0)
     spec.observation_space, spec.action_space = env.single_observation_space, env.single_action_space
     return write_artifact(spec.build(), load_scenario(SCENARIO), folder / "artifact", "bench", "1")
 
@@ -117,6 +118,8 @@ def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
     whole = _timed(lambda: engine.decide_batch(validated[:batch]), 20)
     decided = engine.decide_batch(validated[:batch])
     responses = _timed(decided.decisions, 5)
+    frame = _timed(decided.to_frame, 5)
+    table, table_core = _from_table(engine, requests[:batch])
     return {
         "model_alone_batch1": model,
         "decide_batch1": decide,
@@ -126,8 +129,34 @@ def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
         "decide_batch_core_ms": round(core["p50_us"] / 1e3, 2),
         "decide_batch_from_validated_requests_ms": round(whole["p50_us"] / 1e3, 2),
         "batch_to_response_objects_ms": round(responses["p50_us"] / 1e3, 2),
+        "batch_to_frame_columnar_ms": round(frame["p50_us"] / 1e3, 2),
+        "ratio_frame_over_core": round(frame["p50_us"] / core["p50_us"], 2),
         "per_decision_in_batch_us": round(core["p50_us"] / batch, 2),
+        "table_core_ms": round(table_core["p50_us"] / 1e3, 2),
+        "decide_from_pandas_table_ms": round(table["p50_us"] / 1e3, 2),
+        "ratio_table_over_core": round(table["p50_us"] / table_core["p50_us"], 2),
     }
+
+
+def _from_table(engine: Any, requests: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
+    """``decide-batch``'s path from a pandas table of golden records (checks, records, rules, features,
+    policy, keyed choice, capacity) against its core on the same customers' records (rules, features,
+    policy): the table's cost around the decision."""
+    import pandas as pd
+
+    from journeylab.envs.parameters import ScenarioParameters
+    from journeylab.experiments.batch.decisions import chunk_record, decide_base, load_base
+
+    rows = []
+    for r in requests:
+        row = {k: v for k, v in r.items() if k not in ("consent", "history", "today")}
+        rows.append({**row, **{f"consent_{c}": v for c, v in r["consent"].items()}})
+    table, today = pd.DataFrame(rows), requests[0]["today"]
+    params = ScenarioParameters.compile(engine.scenario)
+    record = chunk_record(engine, params, load_base(engine, table, None, today))
+    core = _timed(lambda: engine.masked_logits(record), 20)
+    whole = _timed(lambda: decide_base(engine, load_base(engine, table, None, today)), 10)
+    return whole, core
 
 
 def _free_port() -> int:

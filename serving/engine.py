@@ -106,10 +106,10 @@ class DecisionBatch:
         return [self.decision(i) for i in range(self.size)]
 
     def to_frame(self) -> Any:
-        """A pandas DataFrame, one row per decision (``journeylab.serving.frames.decisions_frame``)."""
-        from journeylab.serving.frames import decisions_frame
+        """A pandas DataFrame, one row per decision, built column by column (``journeylab.serving.frames.batch_frame``)."""
+        from journeylab.serving.frames import batch_frame
 
-        return decisions_frame(self.decisions())
+        return batch_frame(self)
 
 
 class DecisionEngine:

@@ -13,6 +13,8 @@ import json
 import math
 from typing import Any
 
+import numpy as np
+
 OPTIONAL_DAYS = ("last_purchase_day", "last_activity_day")
 
 
@@ -72,3 +74,65 @@ def decisions_frame(decisions: list[Any]) -> Any:
             "blocked": [json.dumps(d.blocked) for d in decisions],
         }
     )
+
+
+def batch_frame(batch: Any) -> Any:
+    """``decisions_frame(batch.decisions())`` built from the batch's arrays, column by column.
+
+    Equal to the per-decision frame (tested), without a response object per customer: the
+    ``allowed`` and ``blocked`` JSON texts are joined from fragments precomputed per action (and per
+    combination of blocking rules), so a 10,000-row frame costs a few times the decision itself
+    rather than twenty."""
+    import pandas as pd
+
+    engine, n = batch.engine, batch.size
+    names = [(json.dumps(channel), json.dumps(message)) for channel, message in engine.actions]
+    allowed_head = [f'{{"channel": {c}, "message": {m}, "score": ' for c, m in names]
+    rows, actions = np.nonzero(batch.mask)
+    scores = batch.scores[rows, actions].tolist()
+    allowed: list[list[str]] = [[] for _ in range(n)]
+    for row, action, score in zip(rows.tolist(), actions.tolist(), scores, strict=True):
+        allowed[row].append(f"{allowed_head[action]}{score!r}}}")
+    blocked = _blocked_texts(batch, names)
+    channel, message = zip(*engine.actions, strict=True)
+    action = batch.action
+    return pd.DataFrame(
+        {
+            "decision_id": [f"{batch.id_prefix}{i:08x}" for i in range(n)],
+            "customer_id": list(batch.columns.customer_id),
+            "day": batch.columns.customers.today.astype(np.int64).tolist(),
+            "channel": [channel[a] for a in action.tolist()],
+            "message": [message[a] for a in action.tolist()],
+            "action_index": action.astype(np.int64).tolist(),
+            "propensity": batch.propensity.astype(float).tolist(),
+            "explored": batch.explored.astype(bool).tolist(),
+            "model_name": engine.model["name"],
+            "model_version": engine.model["version"],
+            "allowed": ["[" + ", ".join(items) + "]" for items in allowed],
+            "blocked": blocked,
+        }
+    )
+
+
+def _blocked_texts(batch: Any, names: list[tuple[str, str]]) -> list[str]:
+    """Per customer, the JSON list of blocked actions with the rules blocking each."""
+    from journeylab.envs.rules import RULE_NAMES
+
+    engine = batch.engine
+    channel_of = engine.catalogue.action_channel
+    weights = (1 << np.arange(len(RULE_NAMES)))[:, None, None]
+    failing = ((~batch.rule_passes) * weights).sum(axis=0)  # (C, N) bit set of failing rules
+    cache: dict[tuple[int, int], str] = {}
+    texts = []
+    for row, blocked_actions in enumerate(~batch.mask):
+        parts = []
+        for action in np.flatnonzero(blocked_actions).tolist():
+            bits = int(failing[channel_of[action], row])
+            text = cache.get((action, bits))
+            if text is None:
+                rules = [name for k, name in enumerate(RULE_NAMES) if bits >> k & 1]
+                c, m = names[action]
+                text = cache[(action, bits)] = f'{{"channel": {c}, "message": {m}, "rules": {json.dumps(rules)}}}'
+            parts.append(text)
+        texts.append("[" + ", ".join(parts) + "]")
+    return texts

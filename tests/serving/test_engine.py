@@ -149,6 +149,19 @@ def test_decide_batch_equals_one_by_one_and_accepts_a_dataframe(artifact: Path) 
     assert frame["customer_id"].tolist() == [r["customer_id"] for r in requests]
 
 
+def test_the_columnar_frame_equals_one_built_from_response_objects(artifact: Path) -> None:
+    """``DecisionBatch.to_frame`` joins precomputed JSON fragments; it must say exactly what the
+    per-decision objects say (exploration, blocked actions and their rules included)."""
+    from journeylab.serving.frames import decisions_frame
+
+    engine = DecisionEngine.load(artifact, epsilon=0.3, seed=2)
+    _, _, requests, _ = _requests_from_simulation(SCENARIO, [], 300, 25)
+    batch = engine.decide_batch(requests)
+    frame = batch.to_frame()
+    assert frame["blocked"].str.len().gt(2).any() and frame["explored"].any()  # the case is not trivial
+    pd.testing.assert_frame_equal(frame, decisions_frame(batch.decisions()))
+
+
 def test_epsilon_exploration_records_the_propensity_of_the_chosen_action(artifact: Path) -> None:
     greedy = DecisionEngine.load(artifact)
     explorer = DecisionEngine.load(artifact, epsilon=0.4, seed=11)
