@@ -139,22 +139,24 @@ def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
 
 
 def _from_table(engine: Any, requests: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
-    """``decide-batch``'s path from a pandas table of golden records (checks, records, rules, features,
-    policy, keyed choice, capacity) against its core on the same customers' records (rules, features,
-    policy): the table's cost around the decision."""
+    """``decide-batch``'s path from a pandas table of golden records (column checks, records, rules,
+    features, policy, keyed choice, capacity) against the engine's core on the same customers' arrays
+    already in memory (``decide_columns``: records, rules, features, policy, choice): what reading
+    the decision from a table costs beyond deciding."""
     import pandas as pd
 
-    from journeylab.envs.parameters import ScenarioParameters
-    from journeylab.experiments.batch.decisions import chunk_record, decide_base, load_base
+    from journeylab.envs.record_builder import ActivityArrays, ContactArrays
+    from journeylab.experiments.batch.decisions import decide_base, load_base
+    from journeylab.serving.columns import RequestColumns
 
     rows = []
     for r in requests:
         row = {k: v for k, v in r.items() if k not in ("consent", "history", "today")}
         rows.append({**row, **{f"consent_{c}": v for c, v in r["consent"].items()}})
     table, today = pd.DataFrame(rows), requests[0]["today"]
-    params = ScenarioParameters.compile(engine.scenario)
-    record = chunk_record(engine, params, load_base(engine, table, None, today))
-    core = _timed(lambda: engine.masked_logits(record), 20)
+    arrays = load_base(engine, table, None, today).golden
+    columns = RequestColumns(table["customer_id"].tolist(), arrays, ContactArrays.none(), ActivityArrays.none())
+    core = _timed(lambda: engine.decide_columns(columns), 20)
     whole = _timed(lambda: decide_base(engine, load_base(engine, table, None, today)), 10)
     return whole, core
 

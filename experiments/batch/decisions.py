@@ -33,7 +33,7 @@ from journeylab.envs.history import HistoryError, record_from_history
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.random_streams import customer_keys, uniforms
 from journeylab.envs.record import GoldenRecord
-from journeylab.envs.record_builder import ActivityArrays, ContactArrays, build_record
+from journeylab.envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays, build_record
 from journeylab.experiments.batch.golden_table import golden_records, log_start_customers
 from journeylab.serving.engine import DecisionEngine
 from journeylab.serving.event_writer import customers_path
@@ -93,6 +93,8 @@ class BaseTables:
     day: int
     history_rows: np.ndarray | None = None
     """Each event's customer row (with a history): a chunk selects its events by range."""
+    golden: CustomerArrays | None = None
+    """The checked golden records (without a history), so that they are read from the table once."""
 
     def chunks(self) -> list[tuple[int, int]]:
         n = len(self.customers)
@@ -102,16 +104,23 @@ class BaseTables:
         """The customers of rows lo:hi and only their events."""
         customers = self.customers.iloc[lo:hi]
         if self.history is None or self.history_rows is None:
-            return BaseTables(customers, None, self.day)
+            return BaseTables(
+                customers, None, self.day, golden=None if self.golden is None else _rows(self.golden, lo, hi)
+            )
         mine = (self.history_rows >= lo) & (self.history_rows < hi)
         return BaseTables(customers, self.history[mine], self.day)
+
+
+def _rows(arrays: CustomerArrays, lo: int, hi: int) -> CustomerArrays:
+    """Customers lo:hi of golden-record arrays (customers on the last axis)."""
+    return CustomerArrays(**{f.name: getattr(arrays, f.name)[..., lo:hi] for f in fields(arrays)})
 
 
 def load_base(engine: DecisionEngine, customers: pd.DataFrame, history: pd.DataFrame | None, day: int) -> BaseTables:
     """Check the tables at the door (``GoldenTableError`` naming the column) before anything is decided."""
     if history is None:
-        golden_records(customers, engine.scenario, day)  # checks every column and value
-        return BaseTables(customers.reset_index(drop=True), None, day)
+        customers = customers.reset_index(drop=True)
+        return BaseTables(customers, None, day, golden=golden_records(customers, engine.scenario, day))
     checked = log_start_customers(customers, engine.scenario).reset_index(drop=True)
     history = history[history["day"].to_numpy() < day].reset_index(drop=True)  # only the past decides
     rows = history["customer_id"].astype(str).map({cid: i for i, cid in enumerate(checked["customer_id"])})
@@ -121,19 +130,25 @@ def load_base(engine: DecisionEngine, customers: pd.DataFrame, history: pd.DataF
     return BaseTables(checked, history, day, rows.to_numpy(np.int64))
 
 
-def chunk_record(engine: DecisionEngine, params: ScenarioParameters, tables: BaseTables) -> GoldenRecord:
+def chunk_record(engine: DecisionEngine, params: ScenarioParameters | None, tables: BaseTables) -> GoldenRecord:
     """The golden records of one chunk's customers as of the decision day."""
     if tables.history is None:
-        arrays = golden_records(tables.customers, engine.scenario, tables.day)
+        arrays = (
+            tables.golden
+            if tables.golden is not None
+            else golden_records(tables.customers, engine.scenario, tables.day)
+        )
         return build_record(
             engine.rules, len(engine.catalogue.type_names), arrays, ContactArrays.none(), ActivityArrays.none()
         )
-    return record_from_history(params, tables.customers, tables.history, tables.day)
+    return record_from_history(
+        params or ScenarioParameters.compile(engine.scenario), tables.customers, tables.history, tables.day
+    )
 
 
 def score_tables(engine: DecisionEngine, tables: BaseTables, seed: int) -> Scores:
     """Score one chunk (in any process: it reads nothing but its arguments)."""
-    params = ScenarioParameters.compile(engine.scenario)
+    params = ScenarioParameters.compile(engine.scenario) if tables.history is not None else None
     keys = id_keys(tables.customers["customer_id"], seed)
     return score_chunk(engine, chunk_record(engine, params, tables), keys, tables.day)
 

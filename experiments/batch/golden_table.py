@@ -60,7 +60,11 @@ def check_columns(frame: pd.DataFrame, scenario: Scenario, history: bool) -> Non
     if not len(frame):
         raise GoldenTableError("customer table: no rows; expected one row per customer")
     ids = frame["customer_id"]
-    text = ids.map(lambda v: isinstance(v, str) and 0 < len(v) <= 128).to_numpy(bool)
+    if pd.api.types.infer_dtype(ids, skipna=False) == "string":  # every value text: check lengths only
+        lengths = ids.str.len().to_numpy()
+        text = (lengths > 0) & (lengths <= 128)
+    else:
+        text = ids.map(lambda v: isinstance(v, str) and 0 < len(v) <= 128).to_numpy(bool)
     if not text.all():
         raise _bad(frame, ~text, "customer_id", "text of 1 to 128 characters")
     repeated = ids.duplicated().to_numpy()
@@ -103,11 +107,11 @@ def _days_or_never(frame: pd.DataFrame, column: str, today: int) -> np.ndarray:
 
 def segment_codes(frame: pd.DataFrame, scenario: Scenario) -> np.ndarray:
     names = list(scenario.segments)
-    codes = frame["segment"].map({name: i for i, name in enumerate(names)})
-    bad = codes.isna().to_numpy()
+    codes = pd.Categorical(frame["segment"], categories=names).codes  # -1: not one of them
+    bad = codes < 0
     if bad.any():
         raise _bad(frame, bad, "segment", f"one of the scenario's segments {names}")
-    return codes.to_numpy(np.int64)
+    return codes.astype(np.int64)
 
 
 def consent(frame: pd.DataFrame, scenario: Scenario) -> np.ndarray:
@@ -116,8 +120,14 @@ def consent(frame: pd.DataFrame, scenario: Scenario) -> np.ndarray:
     for channel in scenario.channels:
         column = f"consent_{channel}"
         values = frame[column]
-        ok = values.map(lambda v: isinstance(v, (bool, np.bool_)) or (not isinstance(v, float) and v in (0, 1)))
-        bad = ~ok.to_numpy(bool)
+        if pd.api.types.is_bool_dtype(values.dtype) and not values.isna().any():
+            rows.append(values.to_numpy(bool))  # a boolean column: nothing else to check
+            continue
+        if pd.api.types.is_integer_dtype(values.dtype):
+            bad = ~values.isin([0, 1]).to_numpy(bool)
+        else:
+            ok = values.map(lambda v: isinstance(v, (bool, np.bool_)) or (not isinstance(v, float) and v in (0, 1)))
+            bad = ~ok.to_numpy(bool)
         if bad.any():
             raise _bad(frame, bad, column, "true or false")
         rows.append(values.to_numpy().astype(bool))
