@@ -14,12 +14,11 @@ the event log), score the exported policy, allocate the scenario's capacity, wri
    the rolling windows start from what the log already executed.
 3. **Write** (``write_decisions``) the contacts in the event-log schema (``decision_id``,
    ``propensity``) and, beside them, one row per customer — silent and refused decisions included —
-   as the decision service's customer log does; both through temporary files renamed into place.
+   as the decision service's customer log does; each staged and renamed into place.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -35,6 +34,7 @@ from journeylab.envs.random_streams import customer_keys, uniforms
 from journeylab.envs.record import GoldenRecord
 from journeylab.envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays, build_record
 from journeylab.experiments.batch.golden_table import golden_records, log_start_customers
+from journeylab.experiments.files import write_file
 from journeylab.serving.engine import DecisionEngine
 from journeylab.serving.event_writer import customers_path
 
@@ -286,21 +286,11 @@ def decide_base(
 
 
 def write_decisions(decisions: BatchDecisions, out: Path) -> tuple[Path, Path]:
-    """Write ``out`` (contacts, event-log schema) and ``<out>.customers.parquet`` (every decision).
+    """Write ``<out>.customers.parquet`` (every decision), then ``out`` (the contacts, event-log schema).
 
-    Each file goes to a temporary name first and is renamed into place, so a reader never sees half
-    a file and a failure leaves nothing behind."""
+    Each goes through ``journeylab.experiments.files`` (staged, then renamed), so a reader never sees
+    half a file; the contacts come last, so where they exist the decisions beside them do too."""
     log = decisions.customer_log()
-    targets = [(out, decisions.contact_events(log)), (customers_path(out), log)]
-    written: list[Path] = []
-    try:
-        for path, frame in targets:
-            partial = path.with_name(f".{path.name}.partial")
-            frame.to_parquet(partial, index=False)
-            written.append(partial)
-        for (path, _), partial in zip(targets, written, strict=True):
-            os.replace(partial, path)
-    finally:
-        for partial in written:
-            partial.unlink(missing_ok=True)
+    write_file(customers_path(out), lambda path: log.to_parquet(path, index=False))
+    write_file(out, lambda path: decisions.contact_events(log).to_parquet(path, index=False))
     return out, customers_path(out)
