@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast pytest lint format bench bench-learning calibrate-starbucks clean
+.PHONY: install browser demo test test-fast pytest lint format bench bench-learning calibrate-starbucks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+browser:  ## Debian's Chromium, for the tests that look at the MLflow UI and the API docs in a real browser
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 demo: $(STAMP)
 	$(VENV)/bin/journeylab demo
@@ -26,7 +29,7 @@ test: lint pytest  ## the whole suite, slow tests included: what CI and the READ
 test-fast: $(STAMP)  ## the inner loop: no training, no Ray cluster, no wheel builds (~2 min on 2 cores)
 	$(PY) -m pytest -m "not slow"
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -51,17 +51,50 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+"""The tag MLflow's UI reads to lay an experiment out: a machine-learning experiment opens on its runs
+(without it, MLflow 3 opens on the GenAI traces overview; ../shared/STACK.md)."""
+
+
 def experiment_id(client: Any, name: str) -> str:
-    """The id of experiment ``name``, created (artifacts beside a sqlite store) if missing."""
+    """The id of experiment ``name``, created as a machine-learning experiment (artifacts beside a
+    sqlite store) if missing; an existing one without a kind is given it."""
     existing = client.get_experiment_by_name(name)
-    if existing is not None:
-        return existing.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_root(client.tracking_uri))
+    if existing is None:
+        return client.create_experiment(
+            name, artifact_location=artifact_root(client.tracking_uri), tags=EXPERIMENT_KIND
+        )
+    for key, value in EXPERIMENT_KIND.items():
+        if key not in existing.tags:
+            client.set_experiment_tag(existing.experiment_id, key, value)
+    return existing.experiment_id
 
 
-def run_name(scenario: str, policy: str, seed: int) -> str:
-    """``scenario__policy__seed__time`` (CleanRL's convention)."""
-    return f"{scenario}__{policy}__{seed}__{int(time.time())}"
+def run_name(policy: str, seed: int) -> str:
+    """``policy · seed N``: the policy first, where MLflow's run table cuts long names."""
+    return f"{policy} · seed {seed}"
+
+
+def log_cohort(run_id: str, scenario: str, cohort: str, customers: int, days: int, seed: int, context: str) -> None:
+    """The customers a run met, as an MLflow dataset input (the run table's Dataset column): the
+    scenario, the cohort seed and size, and the cohort key as its digest — the same dataset on every
+    run that met the same customers, so paired runs share it visibly."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+
+    source = CodeDatasetSource(
+        {
+            "scenario": scenario,
+            "seed": str(seed),
+            "customers": str(customers),
+            "days": str(days),
+            "simulator": "journeylab",
+        }
+    )
+    dataset = MetaDataset(source, name=f"{scenario} · {customers:,} customers · seed {seed}", digest=cohort[:36])
+    entry = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
+    client().log_inputs(run_id, datasets=[entry])
 
 
 def metric_entries(prefix: str, stats: dict[str, dict[str, Any]]) -> dict[str, float]:

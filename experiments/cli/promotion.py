@@ -69,8 +69,16 @@ def compare_command(args: argparse.Namespace) -> int:
     write_folder(out, lambda staging: files.extend(write_report(comparison, staging)))
     print(f"figures and tables written to {out}/", file=sys.stderr)
     if not args.no_mlflow:
+        from journeylab.experiments.promotion.dashboard import publish
+        from journeylab.experiments.tracking import tracking_uri
+
         run_id = log_comparison(comparison, [out / f.name for f in files])
-        print(f"comparison run {run_id} in experiment '{name}'", file=sys.stderr)
+        view = publish(comparison, run_id)
+        print(
+            f"comparison run {run_id} in experiment '{name}'; its description now holds this table, and "
+            f"`journeylab ui` shows the business view at {view} (store {tracking_uri()})",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -86,10 +94,25 @@ def ui_command(args: argparse.Namespace) -> int:
     if artifacts:
         command += ["--default-artifact-root", artifacts]
     print(f"MLflow UI for {uri} on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    for name, path in _business_views(uri):
+        print(f"  {name}: http://127.0.0.1:{args.port}/{path}", flush=True)
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:
         return 0
+
+
+def _business_views(uri: str) -> list[tuple[str, str]]:
+    """(experiment, route) of every experiment whose comparison published a business view."""
+    from pathlib import Path
+
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return []  # no store yet: MLflow creates it, there is nothing to list
+    from journeylab.experiments.promotion.dashboard import VIEW_TAG, view_path
+    from journeylab.experiments.tracking import client
+
+    experiments = client().search_experiments()
+    return [(e.name, view_path(e.experiment_id)) for e in experiments if VIEW_TAG in e.tags]
 
 
 def _add_promote(sub: Subcommands) -> None:

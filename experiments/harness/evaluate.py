@@ -28,7 +28,7 @@ from journeylab.errors import InputError
 from journeylab.experiments.harness.cohort import CohortResult, mean_ci, run_cohort
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, cohort_key, write_outcomes
 from journeylab.experiments.harness.tuning import resolve_tuned_rules
-from journeylab.experiments.tracking import TrackedRun, metric_entries, run_name
+from journeylab.experiments.tracking import TrackedRun, log_cohort, metric_entries, run_name
 
 KEY_METRICS = (
     "net_value_per_customer",
@@ -310,7 +310,9 @@ def log_evaluation(
                 "deployable": str(spec.deployable).lower(),
                 COHORT_TAG: evaluation.cohort,
             }
-            run = TrackedRun(experiment, run_name(evaluation.scenario, spec.label, evaluation.seed), tags, params)
+            run = TrackedRun(experiment, run_name(spec.label, evaluation.seed), tags, params)
+            log_cohort(run.run_id, evaluation.scenario, evaluation.cohort, evaluation.customers, evaluation.days,
+                       evaluation.seed, "evaluation")  # fmt: skip
             run.log(metrics)
             run.artifacts([summary, *figures])
             outcomes = write_outcomes(evaluation.results[spec.label], Path(scratch) / spec.label.replace("/", "_"))

@@ -27,7 +27,7 @@ from journeylab.envs.vector_env import JourneyVectorEnv
 from journeylab.errors import InputError
 from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, write_outcomes
 from journeylab.experiments.harness.plots import evaluation_figures, learning_curves_figure
-from journeylab.experiments.tracking import TrackedRun, UnknownRunError
+from journeylab.experiments.tracking import TrackedRun, UnknownRunError, log_cohort
 from journeylab.experiments.training.checkpoints import (
     CheckpointError,
     file_digests,
@@ -267,7 +267,7 @@ def open_run(
         tags = {"scenario": scenario.name, "policy": config.name, "kind": "learned", "algorithm": config.algorithm}
         run = TrackedRun(scenario.name, name, tags, concise_params(config))
         output = (root / f"{config.name}__{run.run_id[:8]}").resolve()
-        run.tag({"journeylab.output": str(output)})
+        run.tag({"journeylab.output": str(output), "mlflow.runName": f"{config.name}@{run.run_id[:8]}"})
         return run, Position(), output
     try:
         run = TrackedRun.resume(resume)
@@ -438,6 +438,10 @@ def _finish(
     outcomes = write_outcomes(judgement.evaluation.results[judgement.learned], output / OUTCOMES_ARTIFACT)
     run.client.log_artifacts(run.run_id, str(outcomes), artifact_path=OUTCOMES_ARTIFACT)
     run.tag({"journeylab.kept_iteration": kept_iteration, COHORT_TAG: judgement.evaluation.cohort})
+    held_out = judgement.evaluation
+    log_cohort(
+        run.run_id, held_out.scenario, held_out.cohort, held_out.customers, held_out.days, held_out.seed, "evaluation"
+    )
     run.finish()
     return summary
 
