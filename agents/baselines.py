@@ -357,9 +357,10 @@ class OracleMyopic(Policy):
         population = batch.oracle
         if population is None:
             raise RuntimeError("oracle_myopic reads the simulator's hidden state: run it through the simulator")
-        return best_action(*self._truth(population, batch), self.economics, batch.action_mask)
+        p_engage, p_convert, p_unsub, value = self._truth(population, batch)
+        return best_action(p_engage, p_convert, p_unsub, value, self.economics, batch.action_mask)
 
-    def _truth(self, population: Any, batch: ObservationBatch) -> tuple[np.ndarray, ...]:
+    def _truth(self, population: Any, batch: ObservationBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """True (P(engage), P(engage ∧ convert), P(unsubscribe), value), each (N, A)."""
         n, n_actions = batch.action_mask.shape
         p_engage, p_convert, p_unsub = (np.zeros((n, n_actions), np.float32) for _ in range(3))

@@ -88,7 +88,7 @@ class CapacityPlan:
 
     def constrained(self, actions: np.ndarray) -> np.ndarray:
         """(N,) bool: the requests that use some constraint (only these compete for capacity)."""
-        return self.usage.any(axis=0)[actions]
+        return np.asarray(self.usage.any(axis=0))[actions]
 
 
 def tie_break(keys: np.ndarray, days: np.ndarray) -> np.ndarray:

@@ -298,6 +298,7 @@ class Scenario(StrictModel):
     def _capacity_problems(self) -> list[str]:
         problems: list[str] = []
         pairs = set(self.contact_actions())
+        costs: dict[str, float] = {name: channel.cost for name, channel in self.channels.items()}
         for name, cap in self.capacity.items():
             key = f"capacity.{name}"
             if cap.channel is not None and cap.channel not in self.channels:
@@ -313,7 +314,7 @@ class Scenario(StrictModel):
             covered = [(c, m) for c, m in pairs if cap.channel in (None, c) and cap.message in (None, m)]
             if not covered:
                 problems.append(f"{key}: no action sends message '{cap.message}' on channel '{cap.channel}'")
-            elif cap.budget is not None and not any(self.channels[c].cost > 0 for c, _ in covered):
+            elif cap.budget is not None and not any(costs[c] > 0 for c, _ in covered):
                 problems.append(
                     f"{key}.budget: the contacts it covers cost nothing (channels.<channel>.cost is 0 for "
                     f"{sorted({c for c, _ in covered})}); a budget needs a cost, or use max_contacts"

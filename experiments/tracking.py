@@ -92,7 +92,7 @@ def log_cohort(run_id: str, scenario: str, cohort: str, customers: int, days: in
             "simulator": "journeylab",
         }
     )
-    dataset = MetaDataset(source, name=f"{scenario} · {customers:,} customers · seed {seed}", digest=cohort[:36])
+    dataset = MetaDataset(source, name=f"{scenario} · {customers:,} customers · seed {seed}", digest=cohort[:36])  # type: ignore[abstract]
     entry = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
     client().log_inputs(run_id, datasets=[entry])
 

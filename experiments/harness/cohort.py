@@ -250,6 +250,7 @@ class CohortRun:
         if self.events is not None:
             self.events.record(self._day, outcome, self.params.catalogue.action_message[executed])
         self._day += 1
+        assert self._batch is not None, "execute() before propose()"
         return self.policy.statistics(self._batch, executed, outcome)
 
     def day(self) -> np.ndarray | None:

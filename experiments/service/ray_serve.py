@@ -76,7 +76,7 @@ def deploy(
     log_folder.mkdir(parents=True, exist_ok=True)
     connect(ray_address)
     serve.start(http_options={"host": host, "port": port}, logging_config=QUIET)
-    deployment = serve.deployment(
+    deployment: Any = serve.deployment(
         serve.ingress()(DecisionReplica),
         name="decisions",
         num_replicas=replicas,
