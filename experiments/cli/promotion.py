@@ -32,6 +32,7 @@ def _add_compare(sub: Subcommands) -> None:
         "--scenario", default=None, help="the scenario whose experiment to compare (preset name or YAML)"
     )
     p.add_argument("--format", choices=FORMATS, default="table", help="how to print the comparison")
+    p.add_argument("--wide", action="store_true", help="the table with every column (default: fits 120 columns)")
     p.add_argument("--name", default=None, help="registered model holding the champion (default: the experiment)")
     p.add_argument("--out", type=Path, default=None, help="folder for the figures and tables (default comparison/EXP)")
     p.add_argument("--no-mlflow", action="store_true", help="do not log the comparison as an MLflow run")
@@ -63,7 +64,7 @@ def compare_command(args: argparse.Namespace) -> int:
     existing_store()
     name = experiment_name(args.experiment, args.scenario)
     comparison = compare(name, args.name)
-    print(render(comparison, args.format))
+    print(render(comparison, args.format, args.wide))
     out = args.out or Path("comparison") / name
     files: list[Path] = []
     write_folder(out, lambda staging: files.extend(write_report(comparison, staging)))

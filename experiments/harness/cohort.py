@@ -99,6 +99,9 @@ class CohortResult:
     customer_table: pd.DataFrame | None = None
     capacity: CapacityPlan | None = None
     """The scenario's volume constraints, if it has any."""
+    segment_names: tuple[str, ...] = ()
+    segment_of: np.ndarray | None = None
+    """(N,) each customer's segment (index into ``segment_names``): uplift by segment pairs within it."""
 
     def per_customer(self) -> dict[str, np.ndarray]:
         """Every business metric as an (N,) array of per-customer values."""
@@ -199,6 +202,7 @@ class CohortRun:
         self.ids = customer_seeds(seed, first_customer, customers)
         population.start(np.arange(customers), self.ids, np.zeros(customers, np.uint64), segments)
         self.totals = CohortTotals.zeros(customers, params.n_channels)
+        self.segment_of = population.segment().copy()
         self.daily = CohortDaily()
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
         self._day = 0
@@ -272,6 +276,8 @@ class CohortRun:
             self.events.to_frame() if self.events is not None else None,
             self.customers_at_start,
             self.population.capacity.plan if self.population.capacity.plan.active else None,
+            tuple(self.params.scenario.segments),
+            self.segment_of,
         )
 
 
@@ -314,9 +320,10 @@ def merge_results(parts: list[CohortResult]) -> CohortResult:
     for part in parts[1:]:
         daily = daily.plus(part.daily)
     customers = sum(p.customers for p in parts)
+    segment_of = None if first.segment_of is None else np.concatenate([p.segment_of for p in parts])  # type: ignore[misc]
     return CohortResult(
         first.scenario, first.policy, customers, first.days, first.seed, first.channels, totals, daily,
-        capacity=first.capacity,
+        capacity=first.capacity, segment_names=first.segment_names, segment_of=segment_of,
     )  # fmt: skip
 
 

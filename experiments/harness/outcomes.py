@@ -27,6 +27,8 @@ OUTCOMES_ARTIFACT = "outcomes"
 PER_CUSTOMER_FILE = "per_customer.parquet"
 DAILY_FILE = "daily.parquet"
 COHORT_TAG = "cohort"
+SEGMENT_COLUMN = "segment"
+"""Each customer's segment, beside the metrics (runs logged before it existed lack it)."""
 
 
 def cohort_key(scenario: dict[str, Any], customers: int, days: int, seed: int) -> str:
@@ -42,7 +44,8 @@ class PolicyOutcomes:
     """One policy's outcomes on one cohort, as read back from its run."""
 
     per_customer: pd.DataFrame
-    """(N, metrics): every business metric of ``CohortResult.per_customer``, customer order."""
+    """(N, metrics): every business metric of ``CohortResult.per_customer``, customer order, and the
+    customer's ``segment``."""
     daily: pd.DataFrame
     """One row per day: ``alive`` (customers still active) and ``contacts.<channel>``."""
 
@@ -55,6 +58,8 @@ def outcomes_of(result: CohortResult) -> PolicyOutcomes:
     per_customer = pd.DataFrame(
         {name: np.asarray(values, np.float64) for name, values in result.per_customer().items()}
     )
+    if result.segment_of is not None:  # not a metric: the group uplift by segment pairs within
+        per_customer[SEGMENT_COLUMN] = np.array(result.segment_names, dtype=object)[result.segment_of]
     contacts = np.array(result.daily.contacts, np.int64).reshape(result.days, len(result.channels))
     daily = pd.DataFrame({"day": np.arange(1, result.days + 1), "alive": np.array(result.daily.alive, np.int64)})
     for c, channel in enumerate(result.channels):

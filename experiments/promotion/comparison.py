@@ -22,7 +22,13 @@ import pandas as pd
 
 from journeylab.errors import InputError
 from journeylab.experiments.harness.cohort import Z95, mean_ci
-from journeylab.experiments.harness.outcomes import COHORT_TAG, OUTCOMES_ARTIFACT, PolicyOutcomes, read_outcomes
+from journeylab.experiments.harness.outcomes import (
+    COHORT_TAG,
+    OUTCOMES_ARTIFACT,
+    SEGMENT_COLUMN,
+    PolicyOutcomes,
+    read_outcomes,
+)
 from journeylab.experiments.promotion.registry import CHAMPION_ALIAS
 from journeylab.experiments.tracking import client as store_client
 from journeylab.experiments.tracking import tracking_uri
@@ -108,6 +114,15 @@ class Comparison:
         mean = float(difference.mean())
         half = z * float(difference.std(ddof=1)) / np.sqrt(difference.size) if difference.size > 1 else 0.0
         return {"mean": mean, "ci95": [mean - half, mean + half]}
+
+    def segment_uplift(self, policy: PolicyRun, metric: str = "net_value_per_customer") -> dict[str, dict[str, Any]]:
+        """Paired ``policy − reference`` within each customer segment ({} when the runs predate segments)."""
+        mine, theirs = self._outcomes(policy).per_customer, self._outcomes(self.reference).per_customer
+        if SEGMENT_COLUMN not in mine or SEGMENT_COLUMN not in theirs:
+            return {}
+        difference = mine[metric].to_numpy() - theirs[metric].to_numpy()
+        segments = theirs[SEGMENT_COLUMN].to_numpy()
+        return {str(s): cast(dict[str, Any], mean_ci(difference[segments == s])) for s in pd.unique(segments)}
 
     def metrics(self) -> list[str]:
         """The compared metrics every policy's outcomes hold (runs logged before a metric existed

@@ -1,12 +1,14 @@
 """A comparison rendered for a strategist: tables (text, markdown, csv, json), figures, and its MLflow run.
 
-Figures: net value against contacts per customer with the Pareto frontier (the policies no other
-policy beats on both), survival of the cohort per policy, and each policy's channel mix.
+Figures: value gained against contacts added, both paired with the reference, with the Pareto
+frontier (the policies no other policy beats on both); uplift by segment; survival of the cohort per
+policy; each policy's channel mix. Legends sit outside the axes, so they never cover the data.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +23,8 @@ from journeylab.experiments.promotion.comparison import Comparison, PolicyRun
 from journeylab.experiments.tracking import TrackedRun
 
 FIGURES = ("pareto.png", "survival.png", "channel_mix.png")
+UPLIFT_FIGURE = "uplift_by_segment.png"
+"""Written when the compared runs hold per-customer segments (runs logged since issue 16)."""
 
 
 def _interval(stat: dict, digits: int = 2, percent: bool = False) -> str:
@@ -42,7 +46,7 @@ def _role(comparison: Comparison, policy: PolicyRun) -> str:
 
 
 def rows(comparison: Comparison) -> list[dict[str, str]]:
-    """One row of formatted cells per policy, in table order."""
+    """One row of formatted cells per policy, in table order: every column (``--wide``, markdown, csv)."""
     out = []
     for policy in comparison.policies:
         values = {m: comparison.summary(policy, m) for m in ("net_value_per_customer", "churn_rate")}
@@ -59,7 +63,34 @@ def rows(comparison: Comparison) -> list[dict[str, str]]:
                 "Δ churn": "—" if is_reference else _signed(comparison.paired(policy, "churn_rate"), percent=True),
                 "opt-out": f"{comparison.values(policy, 'optout_rate').mean():.2%}",
                 "contacts / customer": f"{comparison.values(policy, 'contacts_per_customer').mean():.2f}",
+                "contact cost / customer": f"{comparison.values(policy, 'contact_cost_per_customer').mean():.2f}",
                 "revenue / customer": f"{comparison.values(policy, 'revenue_per_customer').mean():.2f}",
+            }
+        )
+    return out
+
+
+TABLE_WIDTH = 120
+"""The terminal table's width without ``--wide``."""
+COMPACT_ROLES = {"champion": "champion", "incumbent": "incumbent", "baseline": "baseline", "learned": "learned"}
+
+
+def compact_rows(comparison: Comparison) -> list[dict[str, str]]:
+    """The columns a strategist reads first, short enough for 120 columns: the reference is marked *."""
+    out = []
+    for policy, full in zip(comparison.policies, rows(comparison), strict=True):
+        label = policy.label if len(policy.label) <= 26 else policy.label[:25] + "…"
+        role = full["role"].replace(" (simulation only)", "†")
+        out.append(
+            {
+                "policy": label + (" *" if policy is comparison.reference else ""),
+                "role": role if len(role) <= 10 else role[:9] + "…",
+                "net value": f"{comparison.summary(policy, 'net_value_per_customer')['mean']:.2f}",
+                "Δ net value vs ref. [95% CI]": full["Δ net value vs ref."],
+                "churn": f"{comparison.summary(policy, 'churn_rate')['mean']:.1%}",
+                "opt-out": f"{comparison.values(policy, 'optout_rate').mean():.1%}",
+                "contacts": f"{comparison.values(policy, 'contacts_per_customer').mean():.1f}",
+                "contact cost": full["contact cost / customer"],
             }
         )
     return out
@@ -78,12 +109,18 @@ def heading(comparison: Comparison) -> str:
     )
 
 
-def table_text(comparison: Comparison) -> str:
-    cells = rows(comparison)
+def table_text(comparison: Comparison, wide: bool = False) -> str:
+    """The plain-text table: at most ``TABLE_WIDTH`` columns wide, or every column with ``wide``."""
+    cells = rows(comparison) if wide else compact_rows(comparison)
     columns = list(cells[0])
     widths = {c: max(len(c), *(len(r[c]) for r in cells)) for c in columns}
-    lines = [heading(comparison), "  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in cells]
+    title = [heading(comparison)] if wide else textwrap.wrap(heading(comparison), TABLE_WIDTH, break_on_hyphens=False)
+    lines = [*title, "  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns).rstrip() for r in cells]
+    if not wide:
+        lines.append(
+            "* the reference; † simulation only; per customer over the horizon (--wide: every column and interval)"
+        )
     lines += _elsewhere_lines(comparison)
     return "\n".join(lines)
 
@@ -104,9 +141,9 @@ def _elsewhere_lines(comparison: Comparison) -> list[str]:
     return [f"Not paired (evaluated on other customers): {names}"]
 
 
-def render(comparison: Comparison, fmt: str) -> str:
+def render(comparison: Comparison, fmt: str, wide: bool = False) -> str:
     if fmt == "table":
-        return table_text(comparison)
+        return table_text(comparison, wide)
     if fmt == "markdown":
         return markdown(comparison)
     if fmt == "csv":
@@ -128,13 +165,18 @@ def pareto_frontier(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def _points(comparison: Comparison) -> pd.DataFrame:
+    """Each policy's paired difference from the reference: Δ contacts and Δ net value per customer,
+    with their 95% intervals (the reference sits at the origin)."""
     records = []
     for policy in comparison.policies:
-        net = comparison.summary(policy, "net_value_per_customer")
+        net = comparison.paired(policy, "net_value_per_customer")
+        contacts = comparison.paired(policy, "contacts_per_customer")
         records.append(
             {
                 "policy": policy.label,
-                "contacts": float(comparison.values(policy, "contacts_per_customer").mean()),
+                "contacts": contacts["mean"],
+                "contacts_low": contacts["ci95"][0],
+                "contacts_high": contacts["ci95"][1],
                 "net_value": net["mean"],
                 "low": net["ci95"][0],
                 "high": net["ci95"][1],
@@ -144,27 +186,62 @@ def _points(comparison: Comparison) -> pd.DataFrame:
 
 
 def pareto_figure(comparison: Comparison, path: Path) -> Path:
+    """Value gained against contacts added, both paired with the reference on the same customers.
+
+    Intervals are those of the paired differences — the ones that decide — not each policy's own
+    (which overlap where the difference is clear). Points carry numbers; the legend outside the axes
+    names them, so no label covers another or the data."""
     points = _points(comparison)
     frontier = pareto_frontier(points)
-    fig, ax = plt.subplots(figsize=(8, 5.5), constrained_layout=True)
-    ax.errorbar(
-        points["contacts"],
-        points["net_value"],
-        yerr=[points["net_value"] - points["low"], points["high"] - points["net_value"]],
-        fmt="o",
-        color="black",
-        capsize=3,
+    fig, ax = plt.subplots(figsize=(10, 5.5), constrained_layout=True)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.step(
+        frontier["contacts"], frontier["net_value"], where="post", color="tab:green", lw=1.2, label="Pareto frontier"
     )
-    ax.step(frontier["contacts"], frontier["net_value"], where="post", color="tab:green", label="Pareto frontier")
-    for row in points.itertuples():
-        weight = "bold" if row.policy == comparison.reference.label else "normal"
-        ax.annotate(row.policy, (row.contacts, row.net_value), fontsize=8, xytext=(4, 4), textcoords="offset points", weight=weight)  # fmt: skip
+    for number, row in enumerate(points.itertuples(), start=1):
+        is_reference = row.policy == comparison.reference.label
+        ax.errorbar(
+            row.contacts, row.net_value,
+            xerr=[[row.contacts - row.contacts_low], [row.contacts_high - row.contacts]],
+            yerr=[[row.net_value - row.low], [row.high - row.net_value]],
+            fmt="*" if is_reference else "o", ms=11 if is_reference else 6, capsize=3,
+            label=f"{number}  {row.policy}" + (" (reference)" if is_reference else f"  {row.net_value:+.2f} [{row.low:+.2f}, {row.high:+.2f}]"),
+        )  # fmt: skip
+        ax.annotate(str(number), (row.contacts, row.net_value), fontsize=8, xytext=(5, 5), textcoords="offset points")
     ax.set(
-        xlabel="contacts per customer",
-        ylabel="net value per customer (95% CI)",
-        title=f"{comparison.experiment}: value against contact volume",
+        xlabel=f"contacts added per customer vs {comparison.reference.label}",
+        ylabel=f"net value gained per customer vs {comparison.reference.label}",
+        title=f"{comparison.experiment}: what each policy adds, paired on the same customers (95% CI)",
     )
-    ax.legend(fontsize=8)
+    ax.legend(
+        fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, title="policy  Δ net value [95% CI]"
+    )
+    return _save(fig, path)
+
+
+def uplift_by_segment_figure(comparison: Comparison, path: Path) -> Path | None:
+    """Δ net value per customer vs the reference within each segment, per policy (paired, 95% CI);
+    ``None`` when the runs predate per-customer segments."""
+    challengers = [p for p in comparison.policies if p is not comparison.reference]
+    uplift = {p.label: comparison.segment_uplift(p) for p in challengers}
+    if not challengers or not all(uplift.values()):
+        return None
+    segments = sorted(next(iter(uplift.values())))
+    height = 0.8 / len(challengers)
+    fig, ax = plt.subplots(figsize=(10, 0.28 * len(segments) * len(challengers) + 1.8), constrained_layout=True)
+    for k, policy in enumerate(challengers):
+        stats = [uplift[policy.label][s] for s in segments]
+        means = np.array([st["mean"] for st in stats])
+        errors = np.array([[st["mean"] - st["ci95"][0], st["ci95"][1] - st["mean"]] for st in stats]).T
+        ax.barh(np.arange(len(segments)) + k * height, means, height=height, xerr=errors, capsize=2, label=policy.label)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(np.arange(len(segments)) + height * (len(challengers) - 1) / 2, segments)
+    ax.set(
+        xlabel=f"net value gained per customer vs {comparison.reference.label} (paired, 95% CI)",
+        title=f"{comparison.experiment}: uplift by segment",
+    )
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return _save(fig, path)
 
 
@@ -174,7 +251,7 @@ def survival_figure(comparison: Comparison, path: Path) -> Path:
         daily = policy.outcomes.daily  # type: ignore[union-attr]
         ax.plot(daily["day"], daily["alive"] / comparison.customers * 100, label=policy.label)
     ax.set(xlabel="day", ylabel="customers still active (%)", title=f"{comparison.experiment}: survival")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return _save(fig, path)
 
 
@@ -190,7 +267,7 @@ def channel_mix_figure(comparison: Comparison, path: Path) -> Path:
         ax.barh(labels, widths, left=left, label=channel)
         left += widths
     ax.set(xlabel="contacts per customer", title=f"{comparison.experiment}: channel mix")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return _save(fig, path)
 
 
@@ -208,6 +285,8 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
         survival_figure(comparison, folder / FIGURES[1]),
         channel_mix_figure(comparison, folder / FIGURES[2]),
     ]
+    uplift = uplift_by_segment_figure(comparison, folder / UPLIFT_FIGURE)
+    files += [uplift] if uplift is not None else []
     for fmt, name in (("markdown", "comparison.md"), ("csv", "comparison.csv"), ("json", "comparison.json")):
         (folder / name).write_text(render(comparison, fmt) + "\n")
         files.append(folder / name)

@@ -104,6 +104,50 @@ def test_every_format_renders_the_same_policies() -> None:
     assert "b " in render(comparison, "table")
 
 
+def test_the_table_fits_120_columns_and_wide_shows_every_column() -> None:
+    rng = np.random.default_rng(4)
+    base = rng.normal(100, 30, N)
+    long_label = "batch_and_blast:period=14,promotion=email:upsell_offer"
+    comparison = _comparison(
+        _policy("tuned_rules", "baseline", base, np.ones(N)), _policy(long_label, "learned", base + 2, 3 * np.ones(N))
+    )
+    compact = render(comparison, "table")
+    assert max(len(line) for line in compact.splitlines()) <= 120
+    assert "+2.00 [+2.00, +2.00]" in compact and "contact cost" in compact
+    wide = render(comparison, "table", wide=True)
+    assert long_label in wide and "contact cost / customer" in wide and "revenue / customer" in wide
+    assert max(len(line) for line in wide.splitlines()) > 120
+
+
+def test_the_pareto_points_are_paired_differences_with_their_own_intervals() -> None:
+    """Two policies 1 apart on every customer with customer spread 30: their own intervals overlap,
+    the paired difference's interval is a point; the figure must show the latter."""
+    from journeylab.experiments.promotion.comparison_report import _points
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(100, 30, N)
+    reference, better = _policy("ref", "baseline", base, np.ones(N)), _policy("b", "learned", base + 1, 2 * np.ones(N))
+    points = _points(_comparison(reference, better)).set_index("policy")
+    assert points.loc["b", ["net_value", "low", "high", "contacts"]].tolist() == pytest.approx([1, 1, 1, 1])
+    assert points.loc["ref", ["net_value", "contacts"]].tolist() == [0, 0]
+
+
+def test_uplift_by_segment_pairs_within_each_segment(tmp_path: Path) -> None:
+    from journeylab.experiments.promotion.comparison_report import uplift_by_segment_figure
+
+    rng = np.random.default_rng(6)
+    base = rng.normal(100, 30, N)
+    segment = np.where(np.arange(N) < N // 2, "loyal", "new_joiners")
+    gain = np.where(segment == "loyal", 4.0, -2.0)
+    reference, other = _policy("ref", "baseline", base, np.ones(N)), _policy("b", "learned", base + gain, np.ones(N))
+    for policy in (reference, other):
+        policy.outcomes.per_customer["segment"] = segment  # type: ignore[union-attr]
+    comparison = _comparison(reference, other)
+    uplift = comparison.segment_uplift(other)
+    assert uplift["loyal"]["mean"] == pytest.approx(4) and uplift["new_joiners"]["mean"] == pytest.approx(-2)
+    assert uplift_by_segment_figure(comparison, tmp_path / "u.png").stat().st_size > 10_000
+
+
 # -- against a real MLflow store, from real (tiny) training runs ---------------------------------------------------
 
 pytest_slow = pytest.mark.slow
