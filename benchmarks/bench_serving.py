@@ -4,7 +4,8 @@
   contact rules, feature encoding, the ONNX policy, the choice and the response object — p50 / p99
   over many calls; the reference is the ONNX model alone on one row (``artifact.logits``),
   measured in the same run, so the ratio says what the simulator's code costs around the model.
-  Also reported: ``decide`` from a plain dict (pydantic validation included).
+  Also reported: ``decide`` from a plain dict (pydantic validation included), and with
+  ``explain: true`` (occlusion: one more ONNX call over ~40 variants) as a ratio of the plain one.
 - **decide_batch (10,000)**: the vectorised core on a batch's arrays, the whole call from
   validated requests, and turning the batch into 10,000 response objects.
 - **HTTP**: ``journeylab serve`` (uvicorn, one process) on 127.0.0.1, driven by an asyncio client
@@ -113,6 +114,8 @@ def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
     model = _timed(lambda: engine.artifact.logits(obs, mask), calls)
     decide = _timed(lambda: engine.decide(one[next(cycle) % 1000]), calls)
     decide_dict = _timed(lambda: engine.decide(requests[next(cycle) % 1000]), calls // 4)
+    explained = [engine.models.validate_request({**r, "explain": True}) for r in requests[:1000]]
+    decide_explained = _timed(lambda: engine.decide(explained[next(cycle) % 1000]), calls // 4)
     columns = request_columns(validated[:batch], engine.vocabulary)
     core = _timed(lambda: engine.decide_columns(columns), 20)
     whole = _timed(lambda: engine.decide_batch(validated[:batch]), 20)
@@ -125,6 +128,8 @@ def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
         "decide_batch1": decide,
         "decide_batch1_from_dict": decide_dict,
         "ratio_decide_over_model_p50": round(decide["p50_us"] / model["p50_us"], 2),
+        "decide_batch1_explained": decide_explained,
+        "ratio_explained_over_plain_p50": round(decide_explained["p50_us"] / decide["p50_us"], 2),
         "batch": batch,
         "decide_batch_core_ms": round(core["p50_us"] / 1e3, 2),
         "decide_batch_from_validated_requests_ms": round(whole["p50_us"] / 1e3, 2),

@@ -35,6 +35,8 @@ class RequestColumns:
     customers: CustomerArrays
     contacts: ContactArrays
     activity: ActivityArrays
+    explain: np.ndarray | None = None
+    """(N,) bool: the requests that asked why (``explain: true``); None: none did."""
 
     @property
     def size(self) -> int:
@@ -98,4 +100,8 @@ def _history(requests: list[Any], vocabulary: Vocabulary) -> tuple[ContactArrays
 def request_columns(requests: list[Any], vocabulary: Vocabulary) -> RequestColumns:
     """Arrays of validated requests (``journeylab.serving.requests`` models), in request order."""
     contacts, activity = _history(requests, vocabulary)
-    return RequestColumns([r.customer_id for r in requests], _customers(requests, vocabulary), contacts, activity)
+    explain = np.array([bool(getattr(r, "explain", False)) for r in requests], bool)
+    return RequestColumns(
+        [r.customer_id for r in requests], _customers(requests, vocabulary), contacts, activity,
+        explain if explain.any() else None,
+    )  # fmt: skip

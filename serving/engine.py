@@ -31,6 +31,7 @@ from journeylab.envs.rules import RULE_NAMES, ContactRules, mask_from_channels, 
 from journeylab.envs.scenario import Scenario
 from journeylab.serving.artifact import ArtifactError, PolicyArtifact
 from journeylab.serving.columns import RequestColumns, Vocabulary, request_columns
+from journeylab.serving.explanations import FeatureGroups, explain
 from journeylab.serving.requests import DecisionRequestBase, RequestModels
 
 
@@ -51,9 +52,11 @@ class Decision:
     """Every allowed action with its score: the policy's probability of choosing it."""
     blocked: list[dict[str, Any]]
     """Every blocked action with the contact rules that block it."""
+    explanation: list[dict[str, Any]] | None = None
+    """On request: the features that moved the chosen action's score most (``journeylab.serving.explanations``)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        answer = {
             "decision_id": self.decision_id,
             "customer_id": self.customer_id,
             "day": self.day,
@@ -64,6 +67,9 @@ class Decision:
             "allowed": self.allowed,
             "blocked": self.blocked,
         }
+        if self.explanation is not None:
+            answer["explanation"] = self.explanation
+        return answer
 
 
 @dataclass
@@ -79,6 +85,7 @@ class DecisionBatch:
     rule_passes: np.ndarray  # (R, C, N) bool: each rule's verdict per channel
     id_prefix: str
     engine: DecisionEngine
+    observations: np.ndarray | None = None  # (N, F): what the policy saw, for explanations
 
     @property
     def size(self) -> int:
@@ -100,7 +107,14 @@ class DecisionBatch:
             model=engine.model,
             allowed=[engine.scored(a, float(self.scores[i, a])) for a in allowed.tolist()],
             blocked=[engine.blocked(a, self.rule_passes[:, :, i]) for a in np.flatnonzero(~self.mask[i]).tolist()],
+            explanation=self._explanation(i, action),
         )
+
+    def _explanation(self, i: int, action: int) -> list[dict[str, Any]] | None:
+        wanted = self.columns.explain
+        if wanted is None or not wanted[i] or self.observations is None:
+            return None
+        return self.engine.explain(self.observations[i], self.mask[i], action)
 
     def decisions(self) -> list[Decision]:
         return [self.decision(i) for i in range(self.size)]
@@ -139,6 +153,10 @@ class DecisionEngine:
             for c, m in zip(self.catalogue.action_channel[1:], self.catalogue.action_message[1:], strict=True)
         ]
         self.rng = np.random.default_rng(seed)
+        self.feature_groups = FeatureGroups.from_spec(manifest["features"])
+        example = request_columns([self.models.validate_request(self.example_request())], self.vocabulary)
+        self.reference_observation = self.observe(example)[0][0].copy()
+        """The customer explanations compare with: the example request, encoded like any request."""
 
     @classmethod
     def load(
@@ -161,6 +179,10 @@ class DecisionEngine:
             "message": message,
             "rules": [n for n, ok in zip(RULE_NAMES, column, strict=True) if not ok],
         }
+
+    def explain(self, observation: np.ndarray, mask: np.ndarray, action: int) -> list[dict[str, Any]]:
+        """The features that moved this decision most, by occlusion against the reference customer."""
+        return explain(self.artifact.logits, self.feature_groups, observation, self.reference_observation, mask, action)
 
     # -- deciding -----------------------------------------------------------------------------
 
@@ -201,7 +223,9 @@ class DecisionEngine:
         scores = np.exp(logits - logits.max(axis=1, keepdims=True))
         scores /= scores.sum(axis=1, keepdims=True)
         action, propensity, explored = self._choose(logits, mask)
-        return DecisionBatch(columns, action, propensity, explored, scores, mask, passes, uuid.uuid4().hex[:16], self)
+        return DecisionBatch(
+            columns, action, propensity, explored, scores, mask, passes, uuid.uuid4().hex[:16], self, observations
+        )
 
     def masked_logits(self, record: GoldenRecord) -> tuple[np.ndarray, np.ndarray]:
         """(N, A) the policy's logits with blocked actions at −∞, and the (N, A) action mask."""

@@ -30,7 +30,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema, create_model, model_validator
+from pydantic import AfterValidator, Field, StrictBool, WithJsonSchema, create_model, model_validator
 
 from journeylab.envs.calendar import EPOCH, FIRST_DAY, LAST_DAY
 from journeylab.envs.validation import StrictModel
@@ -112,6 +112,9 @@ class DecisionRequestBase(StrictModel):
     spend: Amount = 0.0
     consent: dict[str, bool]
     history: list[Any] = Field(default_factory=list, max_length=MAX_HISTORY)
+    explain: StrictBool = False
+    """Also return the golden-record features that moved the chosen action's score most
+    (``journeylab.serving.explanations``); true or false, nothing else."""
 
     channels: ClassVar[tuple[str, ...]] = ()
     """The scenario's channels: consent must be given for each."""

@@ -37,6 +37,18 @@ class BlockedAction(BaseModel):
     """The contact rules that block it (``journeylab.envs.rules.RULE_NAMES``)."""
 
 
+class Driver(BaseModel):
+    feature: str
+    """A golden-record feature (``journeylab.envs.features``; the segment's one-hot columns as one)."""
+    value: float | str
+    """The customer's encoded value (the segment's name for the segment)."""
+    reference: float | str
+    """The reference customer's value (the service's example request)."""
+    normalisation: str
+    effect: float
+    """How much the customer's value, rather than the reference's, raised the decision's margin."""
+
+
 class DecisionResponse(BaseModel):
     decision_id: str
     customer_id: str
@@ -48,6 +60,8 @@ class DecisionResponse(BaseModel):
     model: ModelVersion
     allowed: list[AllowedAction]
     blocked: list[BlockedAction]
+    explanation: list[Driver] | None = None
+    """Only when the request asked (``explain: true``): the features that moved the decision most."""
 
 
 class Accepted(BaseModel):

@@ -66,6 +66,7 @@ def _without(request: dict, key: str) -> dict:
 INVALID = [
     ("missing field", lambda r: _without(r, "segment"), ["body", "segment"], "Field required"),
     ("wrong type", lambda r: {**r, "tenure_days": "long"}, ["body", "tenure_days"], "valid integer"),
+    ("explain not a boolean", lambda r: {**r, "explain": "yes"}, ["body", "explain"], "valid boolean"),
     ("NaN", lambda r: json.dumps({**r, "spend": float("nan")}).encode(), ["body", "spend"], "finite number"),
     (
         "unknown channel",
