@@ -38,7 +38,7 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 
-from journeylab.agents.business_callback import JourneyTotals
+from journeylab.agents.business_callback import CUSTOMER_DAY_METRIC, CUSTOMER_DAY_WINDOW, JourneyTotals
 
 REWARD_SPACE = gym.spaces.Box(float("-inf"), float("inf"), (), np.float32)
 """The space RLlib's episodes give their reward buffers (``single_agent_episode._REWARDS_BOX_SPACE``)."""
@@ -262,8 +262,13 @@ class BulkEnvRunner(SingleAgentEnvRunner):
         return rollout.action[day]
 
     def _journeys_step(self, info: dict[str, np.ndarray], restarting: np.ndarray, done: np.ndarray) -> None:
-        """Add a day to each journey's business totals; log the journeys that ended."""
+        """Add a day to each journey's business totals; log the journeys that ended, and the day's
+        net value per customer-day over every journey under way (``CUSTOMER_DAY_METRIC``)."""
         self._totals.add(info, ~restarting)
+        active = ~restarting
+        if active.any():
+            value = float(info["net_value"][active].mean())
+            self.metrics.log_value(CUSTOMER_DAY_METRIC, value, reduce="mean", window=CUSTOMER_DAY_WINDOW)
         finished = np.flatnonzero(done & ~restarting)
         if finished.size:
             window = self.config.metrics_num_episodes_for_smoothing

@@ -4,7 +4,8 @@
 logs per-customer values with ``reduce="mean"`` over the last ``metrics_num_episodes_for_smoothing``
 journeys: they arrive in each training result under ``env_runners/business/…`` (net value in
 currency, whatever the reward scale). ``JourneyTotals`` is the same sum over info arrays, for
-``BulkEnvRunner``; both name their metrics through ``business_metrics``.
+``BulkEnvRunner``; both name their metrics through ``business_metrics``. The bulk runner also logs
+``CUSTOMER_DAY_METRIC``, which does not depend on which journeys happened to end.
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ import numpy as np
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 SUMMED = ("net_value", "revenue", "contact_cost", "violations")
+CUSTOMER_DAY_METRIC = "business/net_value_per_customer_day"
+"""Net value per customer-day over every journey under way, ended or not: the honest training figure.
+
+``business/net_value_per_customer`` averages only the journeys that *ended* in the window, and early
+in training those are mostly the ones that ended by churning (a churn books the customer's lost
+lifetime value at once): issue 16 saw −862.78 per customer on the terminal while held-out evaluation
+gave +244. A customer-day figure has no such selection: every simulated day counts once."""
+CUSTOMER_DAY_WINDOW = 100
+"""Days whose population means are averaged (each mean is over all of a runner's customers)."""
 
 
 def business_metrics(totals: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """The training progress line: iteration, return, net value, throughput, elapsed time and ETA.
 
+Net value is per customer-day over every journey under way (``CUSTOMER_DAY_METRIC``): per finished
+journey it would average mostly churned ones early on, and read −862 where held-out evaluation
+gives +244 (issue 16).
+
 On a terminal the line is rewritten in place; elsewhere (CI logs, files) a line is printed at most
 every ``every_s`` seconds, so a ten-minute run writes a readable log rather than thousands of lines.
 The ETA is the time to the first budget limit (iterations, timesteps or minutes) at the pace so far.
@@ -12,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from journeylab.agents.business_callback import CUSTOMER_DAY_METRIC
 from journeylab.experiments.training.config import Budget
 
 
@@ -52,14 +57,14 @@ class Progress:
     def line(self, iteration: int, timesteps: int, minutes: float, metrics: dict[str, float]) -> str:
         done = budget_fraction(self.budget, iteration, timesteps, minutes)
         eta = minutes * (1 - done) / done if done > 0 else float("nan")
-        net = metrics.get("business/net_value_per_customer", float("nan"))
+        net = metrics.get(CUSTOMER_DAY_METRIC, float("nan"))
         ret = metrics.get("train/episode_return_mean", float("nan"))
         rate = metrics.get("train/sampled_steps_per_s", float("nan"))
         states = metrics.get("train/states")
         learning = (  # rollout policy iteration reports simulated decisions, not journeys' returns
             f"states {states:>8,.0f} │ kept {metrics.get('train/states_kept', 0):>10,.0f}"
             if states is not None
-            else f"return {ret:8.3f} │ net value {net:8.2f}/customer"
+            else f"return {ret:8.3f} │ net value {net:7.3f}/customer-day"
         )
         return (
             f"iter {iteration:>5} │ {learning} │ "

@@ -18,12 +18,14 @@ def test_the_first_limit_reached_sets_the_fraction() -> None:
 def test_the_line_shows_iteration_net_value_throughput_and_eta() -> None:
     progress = Progress(Budget(minutes=10), io.StringIO())
     metrics = {
-        "business/net_value_per_customer": 243.5,
+        "business/net_value_per_customer": -862.78,  # finished journeys only: mostly churned ones early on
+        "business/net_value_per_customer_day": 1.353,
         "train/episode_return_mean": 2.4,
         "train/sampled_steps_per_s": 31000,
     }
     line = progress.line(120, 4_000_000, 2.5, metrics)
-    assert "iter   120" in line and "243.50/customer" in line and "31,000/s" in line
+    assert "iter   120" in line and "1.353/customer-day" in line and "31,000/s" in line
+    assert "862" not in line
     assert "2:30 elapsed" in line and "ETA 7:30" in line and "25%" in line
 
 
