@@ -235,6 +235,26 @@ def _top_level_items(distribution: Any) -> set[str]:
     return items
 
 
+NO_INTERNET = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"]
+"""Chromium flags that send every request but loopback's to a closed port: a page that needs the
+internet (a CDN script) fails to render."""
+
+
+def rendered_page(url: str, screenshot: Path | None = None, width: int = 1700) -> str:
+    """The DOM of ``url`` once the page's scripts have run, in Debian's headless Chromium (virtual
+    time, not a wall-clock wait); with ``screenshot``, a PNG of it too. No internet: ``NO_INTERNET``."""
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed (make install puts it there: apt-get install chromium)"
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},1000",
+            "--virtual-time-budget=30000", *NO_INTERNET]  # fmt: skip
+    if screenshot is not None:
+        subprocess.run([*base, f"--screenshot={screenshot}", url], capture_output=True, timeout=180, check=True)
+    return subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=180, check=True).stdout
+
+
 class Service:
     """``journeylab serve ARTIFACT --log LOG`` in a subprocess on 127.0.0.1, ready once ``/health`` answers."""
 

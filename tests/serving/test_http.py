@@ -19,7 +19,7 @@ from journeylab.envs.record import NEVER
 from journeylab.envs.scenario import load_scenario
 from journeylab.experiments.promotion.export import write_artifact
 from journeylab.serving.engine import DecisionEngine
-from tests.helpers import Service, masked_module
+from tests.helpers import Service, masked_module, rendered_page
 
 SCENARIO = "telecom_retention"
 
@@ -133,6 +133,18 @@ def test_health_version_and_openapi_docs(service: Service, artifact: Path) -> No
     request = json.dumps(openapi["components"]["schemas"]["DecisionRequest"])
     assert "history" in request and "sms" in json.dumps(openapi["components"]["schemas"])  # the artifact's channels
     assert service.get("/docs")[0] == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("page", "rendered_marks"), [("/docs", ["opblock", "/v1/decide", "/v1/outcomes"]), ("/redoc", ["/v1/decide", "DecisionRequest"])])  # fmt: skip
+def test_the_api_docs_render_in_a_browser_with_no_internet(
+    service: Service, page: str, rendered_marks: list[str]
+) -> None:
+    """Swagger UI and ReDoc build the page from /openapi.json with scripts the service itself serves:
+    with every other host unreachable, the operations still appear in the rendered page."""
+    dom = rendered_page(service.url(page))
+    for mark in rendered_marks:
+        assert mark in dom, mark
 
 
 def test_every_acknowledged_event_survives_the_service_being_killed(artifact: Path, tmp_path: Path) -> None:

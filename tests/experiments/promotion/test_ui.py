@@ -7,8 +7,6 @@ reads what a strategist would see in the rendered page.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,24 +16,9 @@ import pytest
 from journeylab.experiments.cli.main import main
 from journeylab.experiments.promotion.dashboard import DESCRIPTION_TAG, VIEW_NAME, VIEW_TAG, view_path
 from journeylab.experiments.tracking import EXPERIMENT_KIND
-from tests.helpers import LocalServer, free_port
+from tests.helpers import LocalServer, free_port, rendered_page
 
 pytest_slow = pytest.mark.slow
-
-
-def chromium() -> str:
-    found = shutil.which("chromium")
-    assert found, "Debian's chromium is needed (make install puts it there: apt-get install chromium)"
-    return found
-
-
-def rendered(url: str, screenshot: Path | None = None) -> str:
-    """The DOM of ``url`` once the single-page app has rendered (virtual time: no wall-clock guess)."""
-    base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=3000,1000", "--virtual-time-budget=30000"]  # fmt: skip
-    if screenshot is not None:
-        subprocess.run([*base, f"--screenshot={screenshot}", url], capture_output=True, timeout=180, check=True)
-    done = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=180, check=True)
-    return done.stdout
 
 
 @pytest_slow
@@ -53,7 +36,9 @@ def test_the_business_view_shows_policies_metrics_and_the_comparison(tiny_store,
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         server.wait_until(lambda: opener.open(f"http://127.0.0.1:{port}/health", timeout=10).read(), pause_s=0.5)
-        page = rendered(f"http://127.0.0.1:{port}/{view_path(experiment.experiment_id)}", tmp_path / "business.png")
+        page = rendered_page(
+            f"http://127.0.0.1:{port}/{view_path(experiment.experiment_id)}", tmp_path / "business.png", 3000
+        )
     finally:
         server.stop()
     assert VIEW_NAME in page  # the saved view is active
