@@ -21,7 +21,7 @@ import numpy as np
 
 from journeylab.envs.capacity import CapacityLedger, CapacityPlan, allocate, tie_break
 from journeylab.envs.customers import HiddenState, draw_customers
-from journeylab.envs.dynamics import DayDraws, DayOutcome, response_probabilities, simulate_day
+from journeylab.envs.dynamics import DayDraws, DayOutcome, hidden_stage, response_probabilities, simulate_day
 from journeylab.envs.features import FeatureSpec, encode, feature_spec
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.random_streams import customer_keys
@@ -144,6 +144,10 @@ class Population:
 
     def segment(self) -> np.ndarray:
         return np.concatenate([b.record.segment for b in self.blocks])
+
+    def stage(self) -> np.ndarray:
+        """Simulation only: each customer's true lifecycle stage (0 onboarding, 1 active, 2 at risk)."""
+        return np.concatenate([hidden_stage(b.params, b.hidden, b.record) for b in self.blocks])
 
     def start(
         self, rows: np.ndarray, seeds: np.ndarray, episodes: np.ndarray, segments: np.ndarray | None = None

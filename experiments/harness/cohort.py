@@ -19,7 +19,7 @@ from journeylab.envs.capacity import utilisation as capacity_utilisation
 from journeylab.envs.event_log import EventRecorder, customer_table
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.population import Population
-from journeylab.envs.scenario import Scenario
+from journeylab.envs.scenario import STAGES, Scenario
 
 SEED_STRIDE = np.uint64(1 << 32)
 Z95 = 1.959963984540054
@@ -102,6 +102,9 @@ class CohortResult:
     segment_names: tuple[str, ...] = ()
     segment_of: np.ndarray | None = None
     """(N,) each customer's segment (index into ``segment_names``): uplift by segment pairs within it."""
+    action_mix: np.ndarray | None = None
+    """(S, 3, A) decisions for customers still active, by segment, true lifecycle stage and action."""
+    action_names: tuple[str, ...] = ()
 
     def per_customer(self) -> dict[str, np.ndarray]:
         """Every business metric as an (N,) array of per-customer values."""
@@ -203,6 +206,7 @@ class CohortRun:
         population.start(np.arange(customers), self.ids, np.zeros(customers, np.uint64), segments)
         self.totals = CohortTotals.zeros(customers, params.n_channels)
         self.segment_of = population.segment().copy()
+        self.action_mix = np.zeros((params.n_segments, len(STAGES), params.catalogue.size), np.int64)
         self.daily = CohortDaily()
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
         self._day = 0
@@ -241,6 +245,7 @@ class CohortRun:
         capacity over every shard, else this run allocates its own. Returns the policy's learning
         statistics for the day (``None`` if it does not learn) without applying them."""
         population, actions = self.population, self._actions
+        self._count_decisions(actions)
         refused = None
         if refused_rows is not None:
             refused = np.zeros(population.size, bool)
@@ -256,6 +261,14 @@ class CohortRun:
         self._day += 1
         assert self._batch is not None, "execute() before propose()"
         return self.policy.statistics(self._batch, executed, outcome)
+
+    def _count_decisions(self, actions: np.ndarray) -> None:
+        """Today's decisions for customers still active, by segment, true stage and action."""
+        alive = self.population.alive
+        cell = (self.segment_of[alive] * len(STAGES) + self.population.stage()[alive]) * self.action_mix.shape[2]
+        self.action_mix += np.bincount(cell + actions[alive], minlength=self.action_mix.size).reshape(
+            self.action_mix.shape
+        )
 
     def day(self) -> np.ndarray | None:
         """One day in this process alone: decide, allocate capacity, simulate (see ``execute``)."""
@@ -278,6 +291,8 @@ class CohortRun:
             self.population.capacity.plan if self.population.capacity.plan.active else None,
             tuple(self.params.scenario.segments),
             self.segment_of,
+            self.action_mix,
+            tuple(self.params.catalogue.names()),
         )
 
 
@@ -321,9 +336,13 @@ def merge_results(parts: list[CohortResult]) -> CohortResult:
         daily = daily.plus(part.daily)
     customers = sum(p.customers for p in parts)
     segment_of = None if first.segment_of is None else np.concatenate([p.segment_of for p in parts])  # type: ignore[misc]
+    action_mix = (
+        None if first.action_mix is None else np.sum([p.action_mix for p in parts if p.action_mix is not None], axis=0)
+    )
     return CohortResult(
         first.scenario, first.policy, customers, first.days, first.seed, first.channels, totals, daily,
         capacity=first.capacity, segment_names=first.segment_names, segment_of=segment_of,
+        action_mix=action_mix, action_names=first.action_names,
     )  # fmt: skip
 
 

@@ -21,10 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeylab.envs.scenario import STAGES
 from journeylab.experiments.harness.cohort import CohortResult
 
 OUTCOMES_ARTIFACT = "outcomes"
 PER_CUSTOMER_FILE = "per_customer.parquet"
+ACTION_MIX_FILE = "action_mix.parquet"
+"""Decisions by segment, true lifecycle stage and action (runs logged before issue 16 lack it)."""
 DAILY_FILE = "daily.parquet"
 COHORT_TAG = "cohort"
 SEGMENT_COLUMN = "segment"
@@ -48,6 +51,8 @@ class PolicyOutcomes:
     customer's ``segment``."""
     daily: pd.DataFrame
     """One row per day: ``alive`` (customers still active) and ``contacts.<channel>``."""
+    action_mix: pd.DataFrame | None = None
+    """Long format: ``segment``, ``stage``, ``action``, ``decisions`` (customers still active)."""
 
     @property
     def channels(self) -> list[str]:
@@ -64,7 +69,26 @@ def outcomes_of(result: CohortResult) -> PolicyOutcomes:
     daily = pd.DataFrame({"day": np.arange(1, result.days + 1), "alive": np.array(result.daily.alive, np.int64)})
     for c, channel in enumerate(result.channels):
         daily[f"contacts.{channel}"] = contacts[:, c]
-    return PolicyOutcomes(per_customer, daily)
+    return PolicyOutcomes(per_customer, daily, _action_mix_frame(result))
+
+
+def _action_mix_frame(result: CohortResult) -> pd.DataFrame | None:
+    if result.action_mix is None:
+        return None
+    segments, stages, actions = np.meshgrid(
+        np.arange(result.action_mix.shape[0]),
+        np.arange(len(STAGES)),
+        np.arange(result.action_mix.shape[2]),
+        indexing="ij",
+    )
+    return pd.DataFrame(
+        {
+            "segment": np.array(result.segment_names, dtype=object)[segments.ravel()],
+            "stage": np.array(STAGES, dtype=object)[stages.ravel()],
+            "action": np.array(result.action_names, dtype=object)[actions.ravel()],
+            "decisions": result.action_mix.ravel(),
+        }
+    )
 
 
 def write_outcomes(result: CohortResult, folder: Path) -> Path:
@@ -73,8 +97,15 @@ def write_outcomes(result: CohortResult, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     outcomes.per_customer.to_parquet(folder / PER_CUSTOMER_FILE, index=False)
     outcomes.daily.to_parquet(folder / DAILY_FILE, index=False)
+    if outcomes.action_mix is not None:
+        outcomes.action_mix.to_parquet(folder / ACTION_MIX_FILE, index=False)
     return folder
 
 
 def read_outcomes(folder: Path) -> PolicyOutcomes:
-    return PolicyOutcomes(pd.read_parquet(folder / PER_CUSTOMER_FILE), pd.read_parquet(folder / DAILY_FILE))
+    mix = folder / ACTION_MIX_FILE
+    return PolicyOutcomes(
+        pd.read_parquet(folder / PER_CUSTOMER_FILE),
+        pd.read_parquet(folder / DAILY_FILE),
+        pd.read_parquet(mix) if mix.exists() else None,
+    )

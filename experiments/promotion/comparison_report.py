@@ -96,6 +96,42 @@ def compact_rows(comparison: Comparison) -> list[dict[str, str]]:
     return out
 
 
+def action_shares(comparison: Comparison) -> pd.DataFrame:
+    """Long format: per policy, segment and true lifecycle stage, each action's share of the decisions
+    for customers still active (policies whose runs predate it are left out)."""
+    frames = []
+    for policy in comparison.policies:
+        mix = policy.outcomes.action_mix if policy.outcomes is not None else None
+        if mix is None:
+            continue
+        totals = mix.groupby(["segment", "stage"])["decisions"].transform("sum")
+        frames.append(mix.assign(policy=policy.label, share=mix["decisions"] / totals.where(totals > 0, 1)))
+    columns = ["policy", "segment", "stage", "action", "decisions", "share"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def action_mix_text(comparison: Comparison, top: int = 2) -> str:
+    """What each policy does, in one table: by segment and stage, the share kept silent and the
+    ``top`` contacts it sends most."""
+    shares = action_shares(comparison)
+    if shares.empty:
+        return ""
+    lines = []
+    for (policy, segment, stage), group in shares.groupby(["policy", "segment", "stage"], sort=False):
+        if group["decisions"].sum() == 0:
+            continue
+        silent = float(group.loc[group["action"] == "no_contact", "share"].sum())
+        contacts = group[(group["action"] != "no_contact") & (group["share"] >= 0.005)].nlargest(top, "share")
+        sent = " · ".join(f"{row.action} {row.share:.0%}" for row in contacts.itertuples()) or "—"
+        lines.append((str(policy)[:26], str(segment)[:16], str(stage), f"{silent:.0%}", sent))
+    header = ("policy", "segment", "stage", "silent", f"most sent (share of decisions, top {top})")
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header[:4])]
+    rows = [header, *lines]
+    text = ["What each policy does, by segment and true lifecycle stage (decisions for active customers):"]
+    text += ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows]
+    return "\n".join(text)
+
+
 def heading(comparison: Comparison) -> str:
     reference = comparison.reference
     role = (
@@ -143,7 +179,8 @@ def _elsewhere_lines(comparison: Comparison) -> list[str]:
 
 def render(comparison: Comparison, fmt: str, wide: bool = False) -> str:
     if fmt == "table":
-        return table_text(comparison, wide)
+        mix = action_mix_text(comparison)
+        return table_text(comparison, wide) + (f"\n\n{mix}" if mix else "")
     if fmt == "markdown":
         return markdown(comparison)
     if fmt == "csv":
@@ -290,6 +327,10 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
     for fmt, name in (("markdown", "comparison.md"), ("csv", "comparison.csv"), ("json", "comparison.json")):
         (folder / name).write_text(render(comparison, fmt) + "\n")
         files.append(folder / name)
+    shares = action_shares(comparison)
+    if not shares.empty:
+        shares.to_csv(folder / "action_mix.csv", index=False)
+        files.append(folder / "action_mix.csv")
     return files
 
 

@@ -112,6 +112,16 @@ def test_sharded_equals_unsharded_including_a_learning_policy() -> None:
         whole, parts = single.results[label].per_customer(), sharded.results[label].per_customer()
         for metric in whole:
             assert np.array_equal(whole[metric], parts[metric]), (label, metric)
+        assert np.array_equal(single.results[label].action_mix, sharded.results[label].action_mix)
+
+
+def test_the_action_mix_counts_every_decision_for_an_active_customer_once() -> None:
+    result = evaluate(load_scenario("telecom_retention"), ["rule_journey"], 400, 30, seed=2).results["rule_journey"]
+    mix = result.action_mix
+    assert mix.shape == (3, 3, 9) and mix.sum() == 400 + sum(result.daily.alive[:-1])
+    requested, outcome = mix[..., 1:].sum(), result.per_customer()
+    # decisions, not executions: what the call centre refused still counts as what the policy chose
+    assert requested == outcome["contacts_per_customer"].sum() + outcome["capacity_refused_per_customer"].sum()
 
 
 @pytest.mark.slow

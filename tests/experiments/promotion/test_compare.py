@@ -148,6 +148,25 @@ def test_uplift_by_segment_pairs_within_each_segment(tmp_path: Path) -> None:
     assert uplift_by_segment_figure(comparison, tmp_path / "u.png").stat().st_size > 10_000
 
 
+def test_the_action_mix_table_says_what_each_policy_does_by_segment_and_stage() -> None:
+    from journeylab.experiments.promotion.comparison_report import action_mix_text, action_shares
+
+    rng = np.random.default_rng(7)
+    base = rng.normal(100, 30, N)
+    reference, other = _policy("ref", "baseline", base, np.ones(N)), _policy("b", "learned", base, np.ones(N))
+    mix = pd.DataFrame(
+        {"segment": ["loyal"] * 3 + ["new_joiners"] * 3, "stage": ["active"] * 3 + ["onboarding"] * 3,
+         "action": ["no_contact", "email:upsell_offer", "sms:service_notice"] * 2, "decisions": [80, 15, 5, 10, 0, 30]}
+    )  # fmt: skip
+    for policy in (reference, other):
+        policy.outcomes.action_mix = mix  # type: ignore[union-attr]
+    comparison = _comparison(reference, other)
+    shares = action_shares(comparison)
+    assert shares.groupby(["policy", "segment", "stage"])["share"].sum().tolist() == pytest.approx([1, 1, 1, 1])
+    text = action_mix_text(comparison)
+    assert "loyal" in text and "80%" in text and "email:upsell_offer 15%" in text and "sms:service_notice 75%" in text
+
+
 # -- against a real MLflow store, from real (tiny) training runs ---------------------------------------------------
 
 pytest_slow = pytest.mark.slow
