@@ -35,6 +35,7 @@ from journeylab.envs.record import GoldenRecord
 from journeylab.envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays, build_record
 from journeylab.experiments.batch.golden_table import golden_records, log_start_customers
 from journeylab.experiments.files import write_file
+from journeylab.serving.arms import ARMS, BAU, CONTROL, POLICY, ArmShares
 from journeylab.serving.engine import DecisionEngine
 from journeylab.serving.event_writer import customers_path
 
@@ -195,6 +196,9 @@ class BatchDecisions:
     refused: np.ndarray
     engine: DecisionEngine
     utilisation: dict[str, dict[str, float]]
+    arm: np.ndarray | None = None
+    """(N,) each customer's holdout arm (``journeylab.serving.arms``), when arms were given."""
+    bau: DecisionEngine | None = None
 
     @property
     def executed(self) -> np.ndarray:
@@ -208,6 +212,7 @@ class BatchDecisions:
         requested_channel = names[engine.catalogue.action_channel[s.requested] + 1]
         requested_message = messages[engine.catalogue.action_message[s.requested] + 1]
         customers = self.tables.customers
+        arm_columns = {} if self.arm is None else self._arm_columns()
         return pd.DataFrame(
             {
                 "customer_id": customers["customer_id"].astype(str).to_numpy(),
@@ -222,8 +227,22 @@ class BatchDecisions:
                 "contacted": self.executed > 0,
                 "model_name": engine.model["name"],
                 "model_version": engine.model["version"],
+                **arm_columns,
             }
         )
+
+    def _arm_columns(self) -> dict[str, np.ndarray]:
+        """The arm of each decision and the model that made it (the BAU artifact's in ``bau``; none in ``control``)."""
+        assert self.arm is not None
+        models: list[dict[str, str] | None] = [None, None, None]
+        models[POLICY], models[BAU] = self.engine.model, self.bau.model if self.bau is not None else None
+        name = np.array([m["name"] if m else None for m in models], dtype=object)
+        version = np.array([m["version"] if m else None for m in models], dtype=object)
+        return {
+            "arm": np.array(ARMS, dtype=object)[self.arm],
+            "model_name": name[self.arm],
+            "model_version": version[self.arm],
+        }
 
     def contact_events(self, log: pd.DataFrame | None = None) -> pd.DataFrame:
         """The executed contacts in the event-log schema (``journeylab.envs.event_log``)."""
@@ -242,6 +261,19 @@ class BatchDecisions:
             },
             columns=list(EVENT_COLUMNS),
         ).reset_index(drop=True)
+
+
+def with_arms(scores: Scores, arm: np.ndarray, bau_scores: Scores | None) -> Scores:
+    """Each customer's request under its arm: the policy's, the BAU artifact's, or silence for the
+    control group (propensity 1: the control arm's policy never contacts)."""
+    merged = Scores(*(getattr(scores, f.name).copy() for f in fields(Scores)))
+    if bau_scores is not None:
+        for f in fields(Scores):
+            getattr(merged, f.name)[arm == BAU] = getattr(bau_scores, f.name)[arm == BAU]
+    control = arm == CONTROL
+    merged.requested[control], merged.propensity[control] = 0, 1.0
+    merged.explored[control], merged.priority[control] = False, 0.0
+    return merged
 
 
 def allocate_capacity(engine: DecisionEngine, tables: BaseTables, scores: Scores) -> BatchDecisions:
@@ -274,15 +306,29 @@ def decide_base(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     ray_address: str | None = None,
+    arms: ArmShares | None = None,
+    bau: DecisionEngine | None = None,
 ) -> BatchDecisions:
-    """Score every customer (here, or on the Ray cluster at ``ray_address``), then allocate capacity."""
-    if ray_address is None:
-        scores = score_locally(engine, tables, seed, progress)
-    else:
+    """Score every customer (here, or on the Ray cluster at ``ray_address``), then allocate capacity.
+
+    With ``arms``, each customer is decided by its arm's program: the policy, the ``bau`` artifact,
+    or the control group's silence; they compete for the same capacity."""
+
+    def score(by: DecisionEngine, report: Callable[[int], None] | None) -> Scores:
+        if ray_address is None:
+            return score_locally(by, tables, seed, report)
         from journeylab.experiments.batch.distributed import score_on_ray
 
-        scores = score_on_ray(engine, tables, seed, ray_address, progress)
-    return allocate_capacity(engine, tables, scores)
+        return score_on_ray(by, tables, seed, ray_address, report)
+
+    scores = score(engine, progress)
+    if arms is None:
+        return allocate_capacity(engine, tables, scores)
+    arm = arms.assign(tables.customers["customer_id"].astype(str).tolist())
+    bau_scores = score(bau, None) if bau is not None and (arm == BAU).any() else None
+    decided = allocate_capacity(engine, tables, with_arms(scores, arm, bau_scores))
+    decided.arm, decided.bau = arm, bau
+    return decided
 
 
 def write_decisions(decisions: BatchDecisions, out: Path) -> tuple[Path, Path]:

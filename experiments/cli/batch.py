@@ -31,6 +31,15 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--epsilon", type=float, default=0.0, help="epsilon-exploration (0: greedy)")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the exploration draws and capacity lottery")
+    p.add_argument(
+        "--arms",
+        default=None,
+        metavar="policy=P,bau=B,control=C[,salt=S]",
+        help="sticky holdout arms by a salted hash of the id (shares sum to 1)",
+    )
+    p.add_argument(
+        "--bau", default=None, help="the business-as-usual artifact (folder or models:/) deciding the bau arm"
+    )
     add_ray_address(p)
     p.set_defaults(handler=decide_batch_command)
 
@@ -90,25 +99,63 @@ def decide_batch_command(args: argparse.Namespace) -> int:
     if not 0.0 <= args.epsilon <= 1.0:
         raise UsageError(f"--epsilon: expected a probability in [0, 1], got {args.epsilon}")
     _checked_out(args.out, args.force)
+    arms = _arms(args)
     customers = read_table(args.customers, "customer table")
     history = read_events(args.history) if args.history is not None else None
     with tempfile.TemporaryDirectory() as scratch:
-        engine = _load_engine(args.source, Path(scratch), args.epsilon)
+        (Path(scratch) / "policy").mkdir()
+        engine = _load_engine(args.source, Path(scratch) / "policy", args.epsilon)
+        bau = _bau_engine(args, Path(scratch) / "bau", engine)
         tables = load_base(engine, customers, history, args.day)
         with _progress(len(tables.customers)) as bar:
-            decisions = decide_base(engine, tables, args.seed, bar.update, args.ray_address)
+            decisions = decide_base(engine, tables, args.seed, bar.update, args.ray_address, arms, bau)
         events_path, log_path = write_decisions(decisions, args.out)
     contacted = int(decisions.executed.astype(bool).sum())
     print(
         f"decided for {len(tables.customers):,} customers on day {args.day} with {engine.model['name']} "
         f"{engine.model['version']}: {contacted:,} contacts → {events_path}; every decision → {log_path}"
     )
+    if arms is not None and decisions.arm is not None:
+        from journeylab.serving.arms import ARMS
+
+        counts = {name: int((decisions.arm == k).sum()) for k, name in enumerate(ARMS)}
+        print(f"arms ({arms.describe()}): " + ", ".join(f"{n} {c:,}" for n, c in counts.items()))
     for name, use in decisions.utilisation.items():
         print(
             f"capacity {name}: {use['mean_utilisation']:.1%} of {use['limit']:g} per {use['window_days']:g} day(s) "
             f"used; {use['refused']:.0f} requests refused"
         )
     return 0
+
+
+def _arms(args: argparse.Namespace) -> Any:
+    """The ``--arms`` shares, checked with ``--bau`` before anything is read or written."""
+    from journeylab.serving.arms import ArmShares
+
+    if args.arms is None:
+        if args.bau is not None:
+            raise UsageError("--bau: a business-as-usual artifact needs --arms with a bau share")
+        return None
+    arms = ArmShares.parse(args.arms)
+    if arms.bau > 0 and args.bau is None:
+        raise UsageError(f"arms.bau: a share of {arms.bau:g} needs --bau ARTIFACT, the program the team ran before")
+    return arms
+
+
+def _bau_engine(args: argparse.Namespace, into: Path, policy: Any) -> Any:
+    """The BAU artifact's engine; it must decide over the policy's actions for the same customers."""
+    from journeylab.experiments.cli.serving import _load_engine
+
+    if args.bau is None:
+        return None
+    into.mkdir()
+    bau = _load_engine(args.bau, into, args.epsilon)
+    if bau.actions != policy.actions or list(bau.scenario.segments) != list(policy.scenario.segments):
+        raise UsageError(
+            f"--bau: {args.bau} decides over other actions or segments than {args.source}; "
+            "the arms must decide for the same customers with the same catalogue"
+        )
+    return bau
 
 
 def _progress(total: int) -> Any:

@@ -193,3 +193,38 @@ def test_ray_data_on_a_two_node_cluster_writes_the_same_bytes_as_one_process(
         cluster.shutdown()
     assert sharded.read_bytes() == local.read_bytes()
     assert (tmp_path / "sharded.customers.parquet").read_bytes() == (tmp_path / "local.customers.parquet").read_bytes()
+
+
+def test_arms_decide_by_their_own_program_and_the_control_group_is_never_contacted(base: dict, tmp_path: Path) -> None:
+    scenario = load_scenario("telecom_retention", CALLS)
+    email = ScenarioParameters.compile(scenario).catalogue.index("email", "upsell_offer")
+    bau = write_artifact(masked_module(favour=email), scenario, tmp_path / "bau", "weekly_email", "1")
+    arms = "policy=0.5,bau=0.3,control=0.2,salt=q4"
+    assert decide(base, tmp_path / "d.parquet", "--arms", arms, "--bau", str(bau)) == 0
+    log = pd.read_parquet(tmp_path / "d.customers.parquet")
+    assert set(log["arm"]) == {"policy", "bau", "control"}
+    control, in_bau = log[log["arm"] == "control"], log[log["arm"] == "bau"]
+    assert not control["contacted"].any() and control["channel"].isna().all() and (control["propensity"] == 1).all()
+    assert set(in_bau["model_name"]) == {"weekly_email"} and set(log.loc[log["arm"] == "policy", "model_name"]) == {
+        "telecom_policy"
+    }
+    sent = in_bau[in_bau["channel"].notna()]
+    assert len(sent) > 0 and (sent["channel"] + ":" + sent["message"] == "email:upsell_offer").all()
+    again = tmp_path / "again.parquet"
+    assert decide(base, again, "--arms", arms, "--bau", str(bau)) == 0  # sticky: the same arms tomorrow
+    assert pd.read_parquet(tmp_path / "again.customers.parquet")["arm"].tolist() == log["arm"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--arms", "policy=0.5,bau=0.3,control=0.3"], "must sum to 1, got 1.1"),
+        (["--arms", "policy=0.8,bau=0.2,control=0"], "arms.bau: a share of 0.2 needs --bau ARTIFACT"),
+        (["--bau", "somewhere"], "--bau: a business-as-usual artifact needs --arms"),
+        (["--arms", "policy=0.8,bau=0.2,control=0", "--bau", "nowhere"], "artifact 'nowhere': not a folder"),
+    ],
+)
+def test_bad_arms_exit_2_naming_the_key_and_write_nothing(base: dict, tmp_path: Path, capsys, extra, message) -> None:
+    out = tmp_path / "d.parquet"
+    assert decide(base, out, *extra) == 2
+    assert message in capsys.readouterr().err and not out.exists()
