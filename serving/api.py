@@ -24,6 +24,7 @@ from fastapi import Request, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from journeylab.serving.arms import ArmRouter
 from journeylab.serving.engine import DecisionEngine
 from journeylab.serving.event_writer import EventWriter, contact_row, customer_row, customers_path, outcome_row
 from journeylab.serving.requests import OUTCOME_EVENTS
@@ -215,6 +216,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     max_batch: int = DEFAULT_MAX_BATCH,
     customers: EventWriter | None = None,
+    router: ArmRouter | None = None,
 ) -> Any:
     """The service for ``engine``, logging events to ``writer`` and, to ``customers``, each
     decision's customer attributes and propensity; wrapped in the body-size limit."""
@@ -240,7 +242,10 @@ def create_app(
         except ValidationError as exc:
             return _invalid(exc)
         batch = isinstance(parsed, list)
-        decisions = engine.decide_batch(parsed).decisions() if batch else [engine.decide(parsed)]
+        if router is not None:
+            decisions = router.decide(parsed if batch else [parsed])
+        else:
+            decisions = engine.decide_batch(parsed).decisions() if batch else [engine.decide(parsed)]
         writer.append([contact_row(d) for d in decisions if d.channel is not None])
         if customers is not None:
             given = parsed if batch else [parsed]
@@ -277,6 +282,7 @@ def serve(
     port: int = 8000,
     fsync: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    router: ArmRouter | None = None,
 ) -> None:
     """Run the service until interrupted (uvicorn, one process)."""
     import uvicorn
@@ -285,7 +291,7 @@ def serve(
     customers = EventWriter(customers_path(log_path), fsync=fsync)
     try:
         uvicorn.run(
-            create_app(engine, writer, max_body_bytes, customers=customers),
+            create_app(engine, writer, max_body_bytes, customers=customers, router=router),
             host=host,
             port=port,
             log_level="warning",

@@ -21,6 +21,7 @@ import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -95,3 +96,48 @@ class ArmShares:
 
     def describe(self) -> str:
         return f"policy {self.policy:.0%} · bau {self.bau:.0%} · control {self.control:.0%} (salt {self.salt!r})"
+
+
+def check_bau(policy: Any, bau: Any) -> None:
+    """The business-as-usual artifact must decide over the policy's actions for the same segments."""
+    if bau.actions != policy.actions or list(bau.scenario.segments) != list(policy.scenario.segments):
+        raise ArmError(
+            f"bau: {bau.model['name']} {bau.model['version']} decides over other actions or segments than "
+            f"{policy.model['name']} {policy.model['version']}; the arms must decide for the same customers "
+            "with the same catalogue"
+        )
+
+
+class ArmRouter:
+    """Decides each request by its customer's arm: the served policy, the business-as-usual artifact,
+    or silence for the control group (propensity 1: the control arm never contacts). Every decision
+    carries its arm and the model that made it; order is kept."""
+
+    def __init__(self, arms: ArmShares, policy: Any, bau: Any | None = None) -> None:
+        if arms.bau > 0 and bau is None:
+            raise ArmError(f"arms.bau: a share of {arms.bau:g} needs --bau ARTIFACT, the program the team ran before")
+        if bau is not None:
+            check_bau(policy, bau)
+        self.arms, self.policy, self.bau = arms, policy, bau
+        self.control_model = {"name": "control", "version": arms.salt}
+
+    def decide(self, requests: list[Any]) -> list[Any]:
+        import dataclasses
+
+        arm = self.arms.assign([r.customer_id for r in requests])
+        decisions: list[Any] = [None] * len(requests)
+        for code, engine in ((POLICY, self.policy), (BAU, self.bau or self.policy), (CONTROL, self.policy)):
+            rows = np.flatnonzero(arm == code).tolist()
+            if not rows:
+                continue
+            given = [requests[i] for i in rows]
+            if engine is not self.policy:  # its own request models: validated again against them
+                given = [r.model_dump() for r in given]
+            for row, decision in zip(rows, engine.decide_batch(given).decisions(), strict=True):
+                if code == CONTROL:  # the rules and scores stay visible; nothing is sent
+                    decision = dataclasses.replace(
+                        decision, channel=None, message=None, action_index=0, propensity=1.0, explored=False,
+                        model=self.control_model, explanation=None,
+                    )  # fmt: skip
+                decisions[row] = dataclasses.replace(decision, arm=ARMS[code])
+        return decisions

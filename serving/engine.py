@@ -54,6 +54,8 @@ class Decision:
     """Every blocked action with the contact rules that block it."""
     explanation: list[dict[str, Any]] | None = None
     """On request: the features that moved the chosen action's score most (``journeylab.serving.explanations``)."""
+    arm: str | None = None
+    """The customer's holdout arm when the service runs arms (``journeylab.serving.arms``)."""
 
     def to_dict(self) -> dict[str, Any]:
         answer = {
@@ -69,6 +71,8 @@ class Decision:
         }
         if self.explanation is not None:
             answer["explanation"] = self.explanation
+        if self.arm is not None:
+            answer["arm"] = self.arm
         return answer
 
 

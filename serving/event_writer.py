@@ -34,7 +34,7 @@ def contact_row(decision: Any) -> dict[str, Any]:
     }
 
 
-CUSTOMER_COLUMNS: tuple[str, ...] = ("customer_id", "day", "segment", "value_tier", "tenure_days", "decision_id", "propensity", "contacted")  # fmt: skip
+CUSTOMER_COLUMNS: tuple[str, ...] = ("customer_id", "day", "segment", "value_tier", "tenure_days", "decision_id", "propensity", "contacted", "arm", "model_name", "model_version")  # fmt: skip
 """The customer log beside the event log: what calibration needs that events do not carry."""
 
 
@@ -56,6 +56,9 @@ def customer_row(request: Any, decision: Any) -> dict[str, Any]:
         "decision_id": decision.decision_id,
         "propensity": decision.propensity,
         "contacted": decision.channel is not None,
+        "arm": decision.arm,
+        "model_name": decision.model["name"],
+        "model_version": decision.model["version"],
     }
 
 

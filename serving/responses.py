@@ -62,6 +62,8 @@ class DecisionResponse(BaseModel):
     blocked: list[BlockedAction]
     explanation: list[Driver] | None = None
     """Only when the request asked (``explain: true``): the features that moved the decision most."""
+    arm: str | None = None
+    """When the service runs holdout arms: ``policy``, ``bau`` or ``control``."""
 
 
 class Accepted(BaseModel):

@@ -145,16 +145,13 @@ def _arms(args: argparse.Namespace) -> Any:
 def _bau_engine(args: argparse.Namespace, into: Path, policy: Any) -> Any:
     """The BAU artifact's engine; it must decide over the policy's actions for the same customers."""
     from journeylab.experiments.cli.serving import _load_engine
+    from journeylab.serving.arms import check_bau
 
     if args.bau is None:
         return None
     into.mkdir()
     bau = _load_engine(args.bau, into, args.epsilon)
-    if bau.actions != policy.actions or list(bau.scenario.segments) != list(policy.scenario.segments):
-        raise UsageError(
-            f"--bau: {args.bau} decides over other actions or segments than {args.source}; "
-            "the arms must decide for the same customers with the same catalogue"
-        )
+    check_bau(policy, bau)
     return bau
 
 

@@ -98,6 +98,15 @@ def _add_serve(sub: Subcommands) -> None:
         default=None,
         help="serve from this many Ray Serve replicas (default: one uvicorn process); --log is then a folder",
     )
+    p.add_argument(
+        "--arms",
+        default=None,
+        metavar="policy=P,bau=B,control=C[,salt=S]",
+        help="sticky holdout arms by a salted hash of the id (shares sum to 1)",
+    )
+    p.add_argument(
+        "--bau", default=None, help="the business-as-usual artifact (folder or models:/) deciding the bau arm"
+    )
     add_ray_address(p)
     p.set_defaults(handler=serve_command)
 
@@ -109,15 +118,44 @@ def serve_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--epsilon: expected a probability in [0, 1], got {args.epsilon}")
     if args.ray_address and args.replicas is None:
         raise UsageError("--ray-address: serving on a Ray cluster needs --replicas N")
+    if args.arms is not None and args.replicas is not None:
+        raise UsageError("--arms: holdout arms are served by one process for now; leave out --replicas")
+    if args.bau is not None and args.arms is None:
+        raise UsageError("--bau: a business-as-usual artifact needs --arms with a bau share")
+    arms = _parsed_arms(args.arms)
     with tempfile.TemporaryDirectory() as scratch:
-        engine = _load_engine(args.source, Path(scratch), args.epsilon, args.seed)
+        (Path(scratch) / "policy").mkdir()
+        engine = _load_engine(args.source, Path(scratch) / "policy", args.epsilon, args.seed)
         if args.replicas is not None:
             return _serve_replicas(args, engine)
+        router = _router(args, arms, engine, Path(scratch) / "bau")
         print(
             f"serving {engine.model['name']} {engine.model['version']} on http://{args.host}:{args.port} (docs: /docs)"
+            + (f"; arms {arms.describe()}" if arms is not None else "")
         )
-        run_service(engine, str(args.log), args.host, args.port, args.fsync, args.max_body_bytes)
+        run_service(engine, str(args.log), args.host, args.port, args.fsync, args.max_body_bytes, router)
     return 0
+
+
+def _parsed_arms(text: str | None) -> Any:
+    if text is None:
+        return None
+    from journeylab.serving.arms import ArmShares
+
+    return ArmShares.parse(text)
+
+
+def _router(args: argparse.Namespace, arms: Any, engine: Any, into: Path) -> Any:
+    """The arm router over the policy and the ``--bau`` artifact (checked before serving starts)."""
+    if arms is None:
+        return None
+    from journeylab.serving.arms import ArmRouter
+
+    bau = None
+    if args.bau is not None:
+        into.mkdir()
+        bau = _load_engine(args.bau, into, args.epsilon, args.seed)
+    return ArmRouter(arms, engine, bau)
 
 
 def _serve_replicas(args: argparse.Namespace, engine: Any) -> int:

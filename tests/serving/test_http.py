@@ -233,3 +233,47 @@ def test_the_service_logs_what_calibration_needs_beside_its_events(artifact: Pat
     if len(events):
         log = build_log(events, table, engine.scenario)
         assert log.segmented and log.size == 6
+
+
+def test_the_service_decides_each_arm_by_its_program_and_logs_the_arm(artifact: Path, tmp_path: Path) -> None:
+    """``serve --arms --bau``: sticky arms by customer id; control never contacted; every logged
+    decision names its arm, the model that made it and the propensity under that arm's policy."""
+    params = ScenarioParameters.compile(load_scenario(SCENARIO))
+    email = params.catalogue.index("email", "upsell_offer")
+    bau = write_artifact(masked_module(favour=email), load_scenario(SCENARIO), tmp_path / "bau", "weekly_email", "1")
+    log = tmp_path / "events.jsonl"
+    arms = "policy=0.5,bau=0.3,control=0.2,salt=t"
+    service = Service(artifact, log, "--arms", arms, "--bau", str(bau))
+    try:
+        example = DecisionEngine.load(artifact).example_request()
+        requests = [{**example, "customer_id": f"c{i}"} for i in range(200)]
+        status, decisions = service.post("/v1/decide", requests)
+        status_again, again = service.post("/v1/decide", requests[:50])
+    finally:
+        service.stop()
+    assert status == status_again == 200
+    assert [d["arm"] for d in again] == [d["arm"] for d in decisions[:50]]  # sticky
+    by_arm = {arm: [d for d in decisions if d["arm"] == arm] for arm in ("policy", "bau", "control")}
+    assert all(by_arm.values())
+    assert all(d["action"]["channel"] is None and d["propensity"] == 1.0 for d in by_arm["control"])
+    assert all(d["model"]["name"] == "weekly_email" and d["action"]["index"] == email for d in by_arm["bau"])
+    assert all(d["model"]["name"] == "ppo_telecom" for d in by_arm["policy"])
+    rows = [json.loads(line) for line in (tmp_path / "events.customers.jsonl").read_text().splitlines()]
+    assert len(rows) == 250 and {r["arm"] for r in rows} == {"policy", "bau", "control"}
+    contacts = read_events(log)
+    assert set(contacts["decision_id"]) == {d["decision_id"] for d in decisions + again if d["action"]["channel"]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--arms", "policy=0.7,bau=0.3,control=0.3"], "must sum to 1"),
+        (["--arms", "policy=0.7,bau=0.3,control=0"], "arms.bau: a share of 0.3 needs --bau ARTIFACT"),
+        (["--bau", "elsewhere"], "--bau: a business-as-usual artifact needs --arms"),
+    ],
+)
+def test_bad_arms_on_serve_exit_2_naming_the_key(artifact: Path, capsys, extra: list[str], message: str) -> None:
+    from journeylab.experiments.cli.main import main
+
+    assert main(["serve", str(artifact), *extra]) == 2
+    assert message in capsys.readouterr().err
