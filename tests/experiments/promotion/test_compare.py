@@ -291,3 +291,16 @@ def test_ui_serves_the_projects_store_on_loopback(tiny_store) -> None:
         assert "telecom_retention" in [e["name"] for e in body["experiments"]]
     finally:
         server.stop()
+
+
+def test_compare_on_an_experiment_without_evaluated_runs_says_which_command_makes_them(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    from journeylab.experiments.tracking import client, experiment_id
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id(client(), "nothing_evaluated")
+    assert main(["compare", "--experiment", "nothing_evaluated"]) == 2
+    assert "holds no evaluated policy yet (journeylab evaluate or train first)" in capsys.readouterr().err
+    assert not Path("comparison").exists()
