@@ -118,17 +118,15 @@ def serve_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--epsilon: expected a probability in [0, 1], got {args.epsilon}")
     if args.ray_address and args.replicas is None:
         raise UsageError("--ray-address: serving on a Ray cluster needs --replicas N")
-    if args.arms is not None and args.replicas is not None:
-        raise UsageError("--arms: holdout arms are served by one process for now; leave out --replicas")
     if args.bau is not None and args.arms is None:
         raise UsageError("--bau: a business-as-usual artifact needs --arms with a bau share")
     arms = _parsed_arms(args.arms)
     with tempfile.TemporaryDirectory() as scratch:
         (Path(scratch) / "policy").mkdir()
         engine = _load_engine(args.source, Path(scratch) / "policy", args.epsilon, args.seed)
+        router = _router(args, arms, engine, Path(scratch) / "bau")  # checks the arms and --bau here, first
         if args.replicas is not None:
-            return _serve_replicas(args, engine)
-        router = _router(args, arms, engine, Path(scratch) / "bau")
+            return _serve_replicas(args, engine, router)
         print(
             f"serving {engine.model['name']} {engine.model['version']} on http://{args.host}:{args.port} (docs: /docs)"
             + (f"; arms {arms.describe()}" if arms is not None else "")
@@ -158,7 +156,7 @@ def _router(args: argparse.Namespace, arms: Any, engine: Any, into: Path) -> Any
     return ArmRouter(arms, engine, bau)
 
 
-def _serve_replicas(args: argparse.Namespace, engine: Any) -> int:
+def _serve_replicas(args: argparse.Namespace, engine: Any, router: Any = None) -> int:
     """Ray Serve replicas until interrupted (Ctrl-C or SIGTERM); each logs to its own file in the folder."""
     import signal
     import threading
@@ -168,9 +166,10 @@ def _serve_replicas(args: argparse.Namespace, engine: Any) -> int:
     folder = Path(DEFAULT_LOG.stem) if args.log == DEFAULT_LOG else args.log
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--log: with --replicas the log is a folder (one file per replica); {folder} is a file")
+    bau = router.bau.artifact.root if router is not None and router.bau is not None else None
     url = deploy(
         engine.artifact.root, folder, args.replicas, args.host, args.port, args.epsilon, args.seed, args.fsync,
-        args.max_body_bytes, args.ray_address,
+        args.max_body_bytes, args.ray_address, args.arms, bau,
     )  # fmt: skip
     print(
         f"serving {engine.model['name']} {engine.model['version']} from {args.replicas} Ray Serve replicas on {url} "

@@ -7,7 +7,9 @@ travel through Ray's object store, so no node needs the driver's disk. Ray Serve
 
 **Lossless logging with several replicas.** The log is a folder: every replica appends to its own
 ``replica-<id>.jsonl`` (and ``replica-<id>.customers.jsonl``), flushed before it answers, exactly as
-the single process does; no two processes ever write one file. ``journeylab.envs.event_log.read_events``
+the single process does; no two processes ever write one file. With ``--arms`` every replica holds
+the same router (``journeylab.serving.arms``): the arm is a function of the id and the salt, so it
+does not matter which replica a customer reaches. ``journeylab.envs.event_log.read_events``
 reads the folder as one log.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylab.serving.api import DEFAULT_MAX_BODY, create_app
+from journeylab.serving.arms import ArmRouter, ArmShares
 from journeylab.serving.engine import DecisionEngine
 from journeylab.serving.event_writer import EventWriter, customers_path
 
@@ -32,22 +35,36 @@ class DecisionReplica:
     """One replica: the artifact, its engine, its own event logs, and the service app over them."""
 
     def __init__(
-        self, files: dict[str, bytes], log_folder: str, epsilon: float, seed: int | None, fsync: bool, max_body: int
+        self,
+        files: dict[str, bytes],
+        log_folder: str,
+        epsilon: float,
+        seed: int | None,
+        fsync: bool,
+        max_body: int,
+        arms: str | None = None,
+        bau_files: dict[str, bytes] | None = None,
     ) -> None:
         from ray import serve
 
-        self._artifact = tempfile.TemporaryDirectory(prefix="journeylab-replica-")
-        for name, data in files.items():
-            (Path(self._artifact.name) / name).write_bytes(data)
+        self._folders = [tempfile.TemporaryDirectory(prefix="journeylab-replica-") for _ in range(2)]
         replica = serve.get_replica_context().replica_id.unique_id
-        self.engine = DecisionEngine.load(self._artifact.name, epsilon=epsilon, seed=seed)
+        self.engine = self._engine(files, self._folders[0].name, epsilon, seed)
+        bau = self._engine(bau_files, self._folders[1].name, epsilon, seed) if bau_files else None
+        self.router = ArmRouter(ArmShares.parse(arms), self.engine, bau) if arms else None
         log = Path(log_folder) / f"replica-{replica}.jsonl"
         self.writer = EventWriter(log, fsync=fsync)
         self.customers = EventWriter(customers_path(log), fsync=fsync)
         self.max_body = max_body
 
+    @staticmethod
+    def _engine(files: dict[str, bytes], folder: str, epsilon: float, seed: int | None) -> DecisionEngine:
+        for name, data in files.items():
+            (Path(folder) / name).write_bytes(data)
+        return DecisionEngine.load(folder, epsilon=epsilon, seed=seed)
+
     def __serve_build_asgi_app__(self) -> Any:
-        return create_app(self.engine, self.writer, self.max_body, customers=self.customers)
+        return create_app(self.engine, self.writer, self.max_body, customers=self.customers, router=self.router)
 
     def __del__(self) -> None:
         for writer in (getattr(self, "writer", None), getattr(self, "customers", None)):
@@ -66,6 +83,8 @@ def deploy(
     fsync: bool = False,
     max_body: int = DEFAULT_MAX_BODY,
     ray_address: str | None = None,
+    arms: str | None = None,
+    bau: Path | None = None,
 ) -> str:
     """Start (or join) Ray, deploy ``replicas`` replicas behind Serve's proxy on ``host:port``; returns the URL."""
     from ray import serve
@@ -83,7 +102,10 @@ def deploy(
         max_ongoing_requests=MAX_ONGOING,
         logging_config=QUIET,
     )
-    application = deployment.bind(artifact_files(artifact), str(log_folder.resolve()), epsilon, seed, fsync, max_body)
+    application = deployment.bind(
+        artifact_files(artifact), str(log_folder.resolve()), epsilon, seed, fsync, max_body, arms,
+        artifact_files(bau) if bau is not None else None,
+    )  # fmt: skip
     serve.run(application, name=APP_NAME, route_prefix="/", blocking=False)
     return f"http://{host}:{port}"
 

@@ -18,6 +18,7 @@ import pytest
 from journeylab.envs.event_log import read_events
 from journeylab.envs.scenario import load_scenario
 from journeylab.experiments.promotion.export import write_artifact
+from journeylab.serving.arms import ARMS, ArmShares
 from journeylab.serving.engine import DecisionEngine
 from tests.helpers import REPO, free_port, masked_module
 
@@ -54,7 +55,7 @@ def test_two_replicas_serve_under_load_and_lose_no_acknowledged_event(tmp_path: 
     port, log = free_port(), tmp_path / "events"
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "journeylab.experiments.cli.main", "serve", str(artifact), "--replicas", "2",
-               "--port", str(port), "--log", str(log)]  # fmt: skip
+               "--port", str(port), "--log", str(log), "--arms", "policy=0.8,bau=0,control=0.2,salt=r"]  # fmt: skip
     output = tmp_path / "service.out"
     with output.open("w") as sink:  # a file, not a pipe: nobody reads a pipe while the service logs
         server = subprocess.Popen(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
@@ -84,8 +85,12 @@ def test_two_replicas_serve_under_load_and_lose_no_acknowledged_event(tmp_path: 
     assert set(events.loc[events["event"] == "delivered", "decision_id"]) == contacts
     replica_logs = [p for p in log.glob("replica-*.jsonl") if ".customers." not in p.name]
     assert len(replica_logs) == 2 and all(p.stat().st_size > 0 for p in replica_logs)  # both replicas served
-    customer_rows = sum(len(p.read_text().splitlines()) for p in log.glob("*.customers.jsonl"))
-    assert customer_rows == REQUESTS
+    customer_rows = [json.loads(line) for p in log.glob("*.customers.jsonl") for line in p.read_text().splitlines()]
+    assert len(customer_rows) == REQUESTS
+    # the arm is a function of the id and the salt: whichever replica answered, the same split
+    expected = dict(zip([f"customer-{i}" for i in range(REQUESTS)], ArmShares.parse("policy=0.8,bau=0,control=0.2,salt=r").assign([f"customer-{i}" for i in range(REQUESTS)]), strict=True))  # fmt: skip
+    assert all(ARMS[expected[row["customer_id"]]] == row["arm"] for row in customer_rows)
+    assert not any(row["contacted"] for row in customer_rows if row["arm"] == "control")
 
 
 def test_replicas_need_a_folder_log_and_an_address_needs_replicas(tmp_path: Path, capsys) -> None:
