@@ -201,8 +201,9 @@ def test_compare_reads_mlflow_and_pairs_like_training_did(tiny_store, capsys) ->
         mine["final/net_value_per_customer"] - theirs["net_value_per_customer"]
     )
     assert sorted(p.name for p in Path("report").iterdir()) == sorted(
-        ["pareto.png", "survival.png", "channel_mix.png", "comparison.md", "comparison.csv", "comparison.json"]
-    )
+        ["pareto.png", "survival.png", "channel_mix.png", "uplift_by_segment.png", "comparison.md", "comparison.csv",
+         "comparison.json", "action_mix.csv"]
+    )  # fmt: skip
 
 
 @pytest_slow
