@@ -75,3 +75,30 @@ def add_overrides(parser: argparse.ArgumentParser, what: str = "the scenario") -
 
 def add_ray_address(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: local, or RAY_ADDRESS)")
+
+
+def add_arms(parser: argparse.ArgumentParser) -> None:
+    """``--arms`` and ``--bau``: sticky holdout arms (``journeylab.serving.arms``), for serve and decide-batch."""
+    parser.add_argument(
+        "--arms",
+        default=None,
+        metavar="policy=P,bau=B,control=C[,salt=S]",
+        help="sticky holdout arms by a salted hash of the id (shares sum to 1)",
+    )
+    parser.add_argument(
+        "--bau", default=None, help="the business-as-usual artifact (folder or models:/) deciding the bau arm"
+    )
+
+
+def arm_shares(args: argparse.Namespace) -> Any:
+    """The ``--arms`` shares (or None), checked with ``--bau`` before anything is read or written."""
+    if args.arms is None:
+        if args.bau is not None:
+            raise UsageError("--bau: a business-as-usual artifact needs --arms with a bau share")
+        return None
+    from journeylab.serving.arms import ArmShares
+
+    arms = ArmShares.parse(args.arms)
+    if arms.bau > 0 and args.bau is None:
+        raise UsageError(f"arms.bau: a share of {arms.bau:g} needs --bau ARTIFACT, the program the team ran before")
+    return arms

@@ -16,7 +16,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from journeylab.experiments.cli.arguments import Subcommands, UsageError, add_ray_address, seed_value
+from journeylab.experiments.cli.arguments import (
+    Subcommands,
+    UsageError,
+    add_arms,
+    add_ray_address,
+    arm_shares,
+    seed_value,
+)
 
 
 def register(sub: Subcommands) -> None:
@@ -31,15 +38,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--epsilon", type=float, default=0.0, help="epsilon-exploration (0: greedy)")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the exploration draws and capacity lottery")
-    p.add_argument(
-        "--arms",
-        default=None,
-        metavar="policy=P,bau=B,control=C[,salt=S]",
-        help="sticky holdout arms by a salted hash of the id (shares sum to 1)",
-    )
-    p.add_argument(
-        "--bau", default=None, help="the business-as-usual artifact (folder or models:/) deciding the bau arm"
-    )
+    add_arms(p)
     add_ray_address(p)
     p.set_defaults(handler=decide_batch_command)
 
@@ -99,7 +98,7 @@ def decide_batch_command(args: argparse.Namespace) -> int:
     if not 0.0 <= args.epsilon <= 1.0:
         raise UsageError(f"--epsilon: expected a probability in [0, 1], got {args.epsilon}")
     _checked_out(args.out, args.force)
-    arms = _arms(args)
+    arms = arm_shares(args)
     customers = read_table(args.customers, "customer table")
     history = read_events(args.history) if args.history is not None else None
     with tempfile.TemporaryDirectory() as scratch:
@@ -126,20 +125,6 @@ def decide_batch_command(args: argparse.Namespace) -> int:
             f"used; {use['refused']:.0f} requests refused"
         )
     return 0
-
-
-def _arms(args: argparse.Namespace) -> Any:
-    """The ``--arms`` shares, checked with ``--bau`` before anything is read or written."""
-    from journeylab.serving.arms import ArmShares
-
-    if args.arms is None:
-        if args.bau is not None:
-            raise UsageError("--bau: a business-as-usual artifact needs --arms with a bau share")
-        return None
-    arms = ArmShares.parse(args.arms)
-    if arms.bau > 0 and args.bau is None:
-        raise UsageError(f"arms.bau: a share of {arms.bau:g} needs --bau ARTIFACT, the program the team ran before")
-    return arms
 
 
 def _bau_engine(args: argparse.Namespace, into: Path, policy: Any) -> Any:

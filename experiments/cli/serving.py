@@ -12,7 +12,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from journeylab.experiments.cli.arguments import Subcommands, UsageError, add_ray_address, positive_int, seed_value
+from journeylab.experiments.cli.arguments import (
+    Subcommands,
+    UsageError,
+    add_arms,
+    add_ray_address,
+    arm_shares,
+    positive_int,
+    seed_value,
+)
 
 MODEL_URI_PREFIX = "models:/"
 DEFAULT_LOG = Path("decision_events.jsonl")
@@ -98,15 +106,7 @@ def _add_serve(sub: Subcommands) -> None:
         default=None,
         help="serve from this many Ray Serve replicas (default: one uvicorn process); --log is then a folder",
     )
-    p.add_argument(
-        "--arms",
-        default=None,
-        metavar="policy=P,bau=B,control=C[,salt=S]",
-        help="sticky holdout arms by a salted hash of the id (shares sum to 1)",
-    )
-    p.add_argument(
-        "--bau", default=None, help="the business-as-usual artifact (folder or models:/) deciding the bau arm"
-    )
+    add_arms(p)
     add_ray_address(p)
     p.set_defaults(handler=serve_command)
 
@@ -118,9 +118,7 @@ def serve_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--epsilon: expected a probability in [0, 1], got {args.epsilon}")
     if args.ray_address and args.replicas is None:
         raise UsageError("--ray-address: serving on a Ray cluster needs --replicas N")
-    if args.bau is not None and args.arms is None:
-        raise UsageError("--bau: a business-as-usual artifact needs --arms with a bau share")
-    arms = _parsed_arms(args.arms)
+    arms = arm_shares(args)
     with tempfile.TemporaryDirectory() as scratch:
         (Path(scratch) / "policy").mkdir()
         engine = _load_engine(args.source, Path(scratch) / "policy", args.epsilon, args.seed)
@@ -133,14 +131,6 @@ def serve_command(args: argparse.Namespace) -> int:
         )
         run_service(engine, str(args.log), args.host, args.port, args.fsync, args.max_body_bytes, router)
     return 0
-
-
-def _parsed_arms(text: str | None) -> Any:
-    if text is None:
-        return None
-    from journeylab.serving.arms import ArmShares
-
-    return ArmShares.parse(text)
 
 
 def _router(args: argparse.Namespace, arms: Any, engine: Any, into: Path) -> Any:
