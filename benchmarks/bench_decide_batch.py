@@ -6,8 +6,9 @@ Two cases, each in a fresh process (``benchmarks.child``) so that its peak resid
 - ``history``: the customers at a log's start and 30 simulated days of their events, rebuilt into golden
   records first (200,000 customers by default).
 
-Both decide under a call-centre capacity (500 calls a week per 100,000 customers) and write the
-decisions as parquet. The reference, measured in the same run on the same customers: the ONNX policy
+Both decide under a call-centre capacity (500 calls a week per 100,000 customers), with a policy that
+prefers the call (so the capacity binds and most call requests are refused), and write the decisions
+as parquet. The reference, measured in the same run on the same customers: the ONNX policy
 alone on their encoded observations (what no whole-base path can avoid). Reported: wall time of the
 command from its start (imports included), its phases, peak memory, and the ratio to the model alone.
 
@@ -51,12 +52,11 @@ def prepare(scratch: str, customers: int, history_customers: int) -> dict:
     from journeylab.envs.scenario import load_scenario
     from journeylab.experiments.harness.cohort import run_cohort
     from journeylab.experiments.promotion.export import write_artifact
-    from tests.helpers import masked_module
 
     folder = Path(scratch)
     scenario = load_scenario("telecom_retention", CAPACITY)
-    write_artifact(masked_module(no_contact_bias=-2.0), scenario, folder / "artifact", "telecom_policy", "1")
     params = ScenarioParameters.compile(scenario)
+    write_artifact(_call_loving(params), scenario, folder / "artifact", "telecom_policy", "1")
     population = Population(params, customers)
     ids = np.arange(customers, dtype=np.uint64) + np.uint64(10**9)
     population.start(np.arange(customers), ids, np.zeros(customers, np.uint64))
@@ -72,6 +72,19 @@ def prepare(scratch: str, customers: int, history_customers: int) -> dict:
     run.customer_table.to_parquet(folder / "customers.parquet", index=False)
     run.events.to_parquet(folder / "events.parquet", index=False)
     return {"events": len(run.events)}
+
+
+def _call_loving(params) -> object:
+    """An untrained network that prefers the retention call, so the call centre's capacity binds."""
+    import torch
+
+    from tests.helpers import masked_module
+
+    module = masked_module(no_contact_bias=-2.0)
+    head = [m for m in module.pi.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        head.bias[params.catalogue.index("call", "retention_offer")] += 6.0
+    return module
 
 
 def decide(scratch: str, case: str) -> dict:
