@@ -12,7 +12,7 @@ as parquet. The reference, measured in the same run on the same customers: the O
 alone on their encoded observations (what no whole-base path can avoid). Reported: wall time of the
 command from its start (imports included), its phases, peak memory, and the ratio to the model alone.
 
-Usage: ``python benchmarks/bench_decide_batch.py [--customers 1000000] [--history-customers 200000]``
+Usage: ``python benchmarks/bench_decide_batch.py [--customers 1000000] [--history-customers 200000] [--out PATH]``
 → ``benchmarks/results/bench_decide_batch.json``
 """
 
@@ -162,6 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--history-customers", type=int, default=200_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_decide_batch.json")
     args = parser.parse_args()
     results: dict = {"machine": platform.machine(), "python": platform.python_version(), "day": DAY, "cases": {}}
     with tempfile.TemporaryDirectory(prefix="bench-decide-batch-") as scratch:
@@ -178,9 +179,9 @@ def main() -> None:
                 f"({measured['ratio_to_model_alone']:.1f}x the model alone, {reference['seconds']:.2f} s), "
                 f"peak {measured['peak_rss_mb']:.0f} MB; phases {json.dumps({k: round(v, 2) for k, v in measured['phases_s'].items()})}"
             )
-    out = ROOT / "benchmarks" / "results" / "bench_decide_batch.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,21 @@ def test_bench_serving_quick_writes_latencies_and_loses_no_event(tmp_path: Path)
     http = result["http"]
     assert http["requests"] == 600 and http["errors"] == 0 and http["lost_events"] == 0
     assert http["contacts"] > 0 and http["outcomes_acknowledged"] == 300
+    replicas = result["http_replicas"]  # the same load on two Ray Serve replicas, one log file each
+    assert replicas["replicas"] == 2 and replicas["errors"] == 0 and replicas["lost_events"] == 0
+    assert replicas["p99_ratio_to_one_process"] > 0
+
+
+@pytest.mark.slow
+def test_bench_decide_batch_small_writes_times_memory_and_ratios(tmp_path: Path) -> None:
+    out = tmp_path / "decide_batch.json"
+    argv = [sys.executable, "benchmarks/bench_decide_batch.py", "--customers", "3000", "--history-customers", "500"]
+    subprocess.run([*argv, "--out", str(out)], cwd=REPO, check=True, capture_output=True)
+    cases = json.loads(out.read_text())["cases"]
+    assert cases["golden"]["customers"] == 3000 and cases["history"]["customers"] == 500
+    for case in cases.values():
+        assert case["peak_rss_mb"] > 0 and case["ratio_to_model_alone"] > 1
+        assert case["capacity_refused"] > 0  # the call-preferring policy meets the call centre's limit
 
 
 @pytest.mark.slow
