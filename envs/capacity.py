@@ -162,14 +162,18 @@ class CapacityLedger:
     def __post_init__(self) -> None:
         self.history = np.zeros((self.plan.size, int(self.plan.window.max(initial=1))))
 
-    def room(self) -> np.ndarray:
-        """(K,) what each constraint can still execute today."""
+    def _executed(self, last_day: int, days: np.ndarray) -> np.ndarray:
+        """(K,) what each constraint executed over its ``days[k]`` days ending on ``last_day``."""
         width = self.history.shape[1]
-        earlier = np.zeros(self.plan.size)
-        for k, window in enumerate(self.plan.window):
-            for back in range(1, int(window)):
-                if self.day - back >= 0:
-                    earlier[k] += self.history[k, (self.day - back) % width]
+        totals = np.zeros(self.plan.size)
+        for k, span in enumerate(days):
+            for day in range(max(last_day - int(span) + 1, 0), last_day + 1):
+                totals[k] += self.history[k, day % width]
+        return totals
+
+    def room(self) -> np.ndarray:
+        """(K,) what each constraint can still execute today: its limit less the window's earlier days."""
+        earlier = self._executed(self.day - 1, self.plan.window - 1)
         return np.maximum(self.plan.limits(self.customers) - earlier, 0.0)
 
     def used(self, actions: np.ndarray) -> np.ndarray:
@@ -194,14 +198,7 @@ class CapacityLedger:
 
     def window_usage(self) -> np.ndarray:
         """(K,) what each constraint executed over its window ending on the last closed day."""
-        width = self.history.shape[1]
-        last = self.day - 1
-        totals = np.zeros(self.plan.size)
-        for k, window in enumerate(self.plan.window):
-            for back in range(int(window)):
-                if last - back >= 0:
-                    totals[k] += self.history[k, (last - back) % width]
-        return totals
+        return self._executed(self.day - 1, self.plan.window)
 
 
 def utilisation(

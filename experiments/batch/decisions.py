@@ -291,11 +291,11 @@ def allocate_capacity(engine: DecisionEngine, tables: BaseTables, scores: Scores
         np.bincount(executed, minlength=size)[None, :],
         np.bincount(scores.requested[refused], minlength=size)[None, :],
     )
-    for k, name in enumerate(plan.names):  # the day's share of the window, what the log executed included
-        already = plan.limits(ledger.customers)[k] - ledger.room()[k]
-        limit = used[name]["limit"]
+    ledger.close_day(ledger.used(executed))
+    window, limits = ledger.window_usage(), plan.limits(ledger.customers)
+    for k, name in enumerate(plan.names):  # the window ending today, what the log executed included
         used[name]["mean_utilisation"] = used[name]["peak_utilisation"] = (
-            (already + ledger.used(executed)[k]) / limit if limit > 0 else 1.0
+            float(window[k] / limits[k]) if limits[k] > 0 else 1.0
         )
     return BatchDecisions(tables, scores, refused, engine, used)
 
