@@ -42,12 +42,13 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(STAMP)  ## CLI start (~10 s), simulator (~2 min), RLlib stock vs bulk (~3 min), serving (~1 min), calibration (~2 min)
+bench: $(STAMP)  ## CLI start (~10 s), simulator (~2 min), RLlib stock vs bulk (~3 min), serving (~1 min), calibration (~2 min), OPE vs truth (~5 min)
 	$(PY) benchmarks/bench_cli.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_serving.py
 	$(PY) benchmarks/bench_calibration.py
+	$(PY) benchmarks/bench_ope.py
 
 bench-learning: $(STAMP)  ## does learning win? every preset and variants, 10 min of training each (~2.5 h; MINUTES=3 for a quick pass)
 	$(PY) benchmarks/bench_learning.py --minutes $(or $(MINUTES),10)

@@ -17,7 +17,7 @@ pydantic only.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,10 @@ class Decision:
     """On request: the features that moved the chosen action's score most (``journeylab.serving.explanations``)."""
     arm: str | None = None
     """The customer's holdout arm when the service runs arms (``journeylab.serving.arms``)."""
+    observation: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """(F,) what the policy saw: logged as the decision's context (``journeylab.serving.contexts``)."""
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """(A,) the actions the rules allowed: logged with the context."""
 
     def to_dict(self) -> dict[str, Any]:
         answer = {
@@ -112,6 +116,8 @@ class DecisionBatch:
             allowed=[engine.scored(a, float(self.scores[i, a])) for a in allowed.tolist()],
             blocked=[engine.blocked(a, self.rule_passes[:, :, i]) for a in np.flatnonzero(~self.mask[i]).tolist()],
             explanation=self._explanation(i, action),
+            observation=None if self.observations is None else self.observations[i],
+            mask=self.mask[i],
         )
 
     def _explanation(self, i: int, action: int) -> list[dict[str, Any]] | None:

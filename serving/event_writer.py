@@ -17,6 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from journeylab.serving.contexts import allowed_indices, encode_observation
+
 COLUMNS: tuple[str, ...] = ("customer_id", "day", "event", "channel", "message", "value", "decision_id", "propensity")
 
 
@@ -34,8 +36,9 @@ def contact_row(decision: Any) -> dict[str, Any]:
     }
 
 
-CUSTOMER_COLUMNS: tuple[str, ...] = ("customer_id", "day", "segment", "value_tier", "tenure_days", "decision_id", "propensity", "contacted", "arm", "model_name", "model_version")  # fmt: skip
-"""The customer log beside the event log: what calibration needs that events do not carry."""
+CUSTOMER_COLUMNS: tuple[str, ...] = ("customer_id", "day", "segment", "value_tier", "tenure_days", "decision_id", "propensity", "contacted", "arm", "model_name", "model_version", "action", "allowed_actions", "observation")  # fmt: skip
+"""The customer log beside the event log: what calibration and off-policy evaluation need that
+events do not carry (the decision's context: ``journeylab.serving.contexts``)."""
 
 
 def customers_path(log_path: str | Path) -> Path:
@@ -45,9 +48,10 @@ def customers_path(log_path: str | Path) -> Path:
 
 
 def customer_row(request: Any, decision: Any) -> dict[str, Any]:
-    """The attributes a decision was given (segment, value tier, tenure) and its propensity —
-    silent decisions included — so that a served log calibrates as it is."""
-    return {
+    """The attributes a decision was given (segment, value tier, tenure), its action and propensity
+    and its context — silent decisions included — so that a served log calibrates as it is and
+    evaluates candidates off-policy."""
+    row = {
         "customer_id": decision.customer_id,
         "day": decision.day,
         "segment": request.segment,
@@ -59,7 +63,12 @@ def customer_row(request: Any, decision: Any) -> dict[str, Any]:
         "arm": decision.arm,
         "model_name": decision.model["name"],
         "model_version": decision.model["version"],
+        "action": decision.action_index,
     }
+    if decision.observation is not None and decision.mask is not None:
+        row["allowed_actions"] = allowed_indices(decision.mask)
+        row["observation"] = encode_observation(decision.observation)
+    return row
 
 
 def outcome_row(outcome: Any, event: str) -> dict[str, Any]:

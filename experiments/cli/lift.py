@@ -24,7 +24,8 @@ def register(sub: Subcommands) -> None:
     p.set_defaults(handler=lift_command)
 
 
-def _decisions(path: Path) -> Any:
+def read_decisions(path: Path) -> Any:
+    """The customer log of decisions: one file, or every ``*.customers.jsonl`` of a replica folder."""
     import pandas as pd
 
     from journeylab.envs.event_log import read_frame
@@ -46,7 +47,7 @@ def lift_command(args: argparse.Namespace) -> int:
     from journeylab.experiments.harness.lift import lift
 
     scenario = load_scenario(args.scenario)
-    report = lift(read_events(args.log), _decisions(args.customers), scenario)
+    report = lift(read_events(args.log), read_decisions(args.customers), scenario)
     print(report.table())
     if args.json is not None:
         write_json(args.json, report.to_json())

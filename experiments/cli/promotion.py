@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from journeylab.experiments.cli.arguments import Subcommands, UsageError
+from journeylab.experiments.cli.arguments import Subcommands, UsageError, positive_int
 from journeylab.experiments.promotion import FORMATS
 
 
@@ -129,6 +129,16 @@ def _add_promote(sub: Subcommands) -> None:
     p.add_argument("--metric", default="net_value_per_customer", help="with --experiment: the metric to decide on")
     p.add_argument("--alias", default="champion", help="with RUN_ID: the alias to point at it (default: champion)")
     p.add_argument("--name", default=None, help="registered model name (default: the experiment's name)")
+    p.add_argument("--evidence", choices=("simulation", "ope"), default="simulation",
+                   help="with RUN_ID: 'ope' promotes only when the run's off-policy estimate on --log beats the champion")  # fmt: skip
+    p.add_argument("--log", type=Path, default=None, help="with --evidence ope: the served event log")
+    p.add_argument(
+        "--customers", type=Path, default=None, help="with --evidence ope: its customer log (default: beside it)"
+    )
+    p.add_argument(
+        "--estimator", choices=("ips", "snips", "dr"), default="dr", help="with --evidence ope (default: dr)"
+    )
+    p.add_argument("--window", type=positive_int, default=7, help="with --evidence ope: attribution window in days")
     p.set_defaults(handler=promote_command)
 
 
@@ -138,6 +148,10 @@ def promote_command(args: argparse.Namespace) -> int:
     existing_store()
     if args.rollback:
         return _rollback(args.rollback)
+    if args.evidence == "ope":
+        return _promote_on_ope(args)
+    if args.log is not None:
+        raise UsageError("--log: only with --evidence ope")
     if args.experiment:
         return _promote_best(args.experiment, args.metric, args.name)
     return _promote_run(args.run_id, args.alias, args.name)
@@ -156,6 +170,24 @@ def _promote_best(experiment: str, metric: str, name: str | None) -> int:
 
     decision, promoted = promote_best(experiment, validate_metric(metric), name)
     print(decision.reason())
+    if promoted:
+        print(f"{promoted['uri']} → version {promoted['version']} (run {promoted['run_id']}); evidence tagged on it")
+    return 0
+
+
+def _promote_on_ope(args: argparse.Namespace) -> int:
+    from journeylab.experiments.cli.ope import customer_log
+    from journeylab.experiments.promotion.ope_evidence import promote_on_ope
+
+    if args.run_id is None:
+        raise UsageError("--evidence ope: give the challenger's RUN_ID (it is weighed against the champion on the log)")
+    if args.log is None:
+        raise UsageError("--evidence ope: needs --log, the event log the service wrote")
+    if not args.log.exists():
+        raise UsageError(f"--log: {args.log} does not exist")
+    customers = customer_log(args.log, args.customers)
+    evidence, promoted = promote_on_ope(args.run_id, args.log, customers, args.name, args.estimator, args.window)
+    print(evidence.reason())
     if promoted:
         print(f"{promoted['uri']} → version {promoted['version']} (run {promoted['run_id']}); evidence tagged on it")
     return 0

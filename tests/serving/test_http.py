@@ -206,6 +206,7 @@ def test_the_service_logs_what_calibration_needs_beside_its_events(artifact: Pat
     """Each decision's customer attributes (segment, tier, tenure) and propensity — silent ones too —
     go to ``events.customers.jsonl``; calibration reads it as the customer table, as it is."""
     from journeylab.experiments.calibration.log import build_log, read_customers
+    from journeylab.serving.contexts import decode_observations
     from journeylab.serving.event_writer import customers_path
 
     service = Service(artifact, tmp_path / "events.jsonl")
@@ -227,6 +228,12 @@ def test_the_service_logs_what_calibration_needs_beside_its_events(artifact: Pat
     assert len(rows) == 7 and {r["decision_id"] for r in rows} >= {d["decision_id"] for d in decisions}
     assert all(0 < r["propensity"] <= 1 for r in rows)  # silent decisions carry theirs too
     assert [r["contacted"] for r in rows[:6]] == [d["action"]["channel"] is not None for d in decisions]
+    # the decision's context, for off-policy evaluation: the action, what was allowed, what the policy saw
+    seen = engine.decide_batch(requests)
+    assert [r["action"] for r in rows[:6]] == [d["action"]["index"] for d in decisions]
+    assert [r["allowed_actions"] for r in rows[:6]] == [np.flatnonzero(m).tolist() for m in seen.mask]
+    observed = decode_observations([r["observation"] for r in rows[:6]], seen.observations.shape[1])
+    assert np.array_equal(observed, seen.observations)
     table = read_customers(customers_path(service.log), engine.scenario)
     assert table.set_index("customer_id")["segment"].to_dict() == {r["customer_id"]: r["segment"] for r in requests}
     events = read_events(service.log)
