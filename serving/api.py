@@ -26,9 +26,9 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from journeylab.serving.arms import ArmRouter
 from journeylab.serving.engine import DecisionEngine
-from journeylab.serving.event_writer import EventWriter, contact_row, customer_row, customers_path, outcome_row
-from journeylab.serving.requests import OUTCOME_EVENTS
+from journeylab.serving.event_writer import EventWriter, customers_path
 from journeylab.serving.responses import Accepted, DecisionResponse, Health, InvalidRequest, TooLarge, Version
+from journeylab.serving.service import DecisionService
 
 DEFAULT_MAX_BODY = 1 << 20
 """1 MiB: a full request with the longest allowed history is about 150 KB."""
@@ -232,6 +232,7 @@ def create_app(
         description="Next-best-action decisions under the simulator's contact rules.",
     )
     info = version_info(engine)
+    service = DecisionService(engine, writer, customers, router)
     _with_components(app, {**request_schemas, **outcome_schemas, **error_schemas})
 
     @app.post("/v1/decide", openapi_extra=decide_docs)
@@ -242,14 +243,7 @@ def create_app(
         except ValidationError as exc:
             return _invalid(exc)
         batch = isinstance(parsed, list)
-        if router is not None:
-            decisions = router.decide(parsed if batch else [parsed])
-        else:
-            decisions = engine.decide_batch(parsed).decisions() if batch else [engine.decide(parsed)]
-        writer.append([contact_row(d) for d in decisions if d.channel is not None])
-        if customers is not None:
-            given = parsed if batch else [parsed]
-            customers.append([customer_row(r, d) for r, d in zip(given, decisions, strict=True)])
+        decisions = service.decide(parsed if batch else [parsed])
         answers = [d.to_dict() for d in decisions]
         return _json(answers if batch else answers[0])
 
@@ -260,9 +254,8 @@ def create_app(
             parsed = await _parse(request, outcome_model, outcomes)
         except ValidationError as exc:
             return _invalid(exc)
-        items = parsed if isinstance(parsed, list) else [parsed]
-        writer.append([outcome_row(o, OUTCOME_EVENTS[o.outcome]) for o in items])
-        return _json({"accepted": len(items)})
+        accepted = service.report(parsed if isinstance(parsed, list) else [parsed])
+        return _json({"accepted": accepted})
 
     @app.get("/health", response_model=Health)
     async def health() -> dict[str, Any]:
