@@ -15,10 +15,21 @@ import sys
 from collections.abc import Sequence
 
 from journeylab.errors import InputError
-from journeylab.experiments.cli import batch, calibration, demo, lift, ope, promotion, serving, simulation, training
+from journeylab.experiments.cli import (
+    batch,
+    calibration,
+    demo,
+    lift,
+    ope,
+    promotion,
+    rehearsal,
+    serving,
+    simulation,
+    training,
+)
 from journeylab.experiments.cli.arguments import EXIT_BAD_INPUT
 
-COMMAND_MODULES = (simulation, training, calibration, promotion, serving, batch, lift, ope, demo)
+COMMAND_MODULES = (simulation, training, calibration, promotion, serving, batch, rehearsal, lift, ope, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

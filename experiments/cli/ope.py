@@ -25,6 +25,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--reference", default=None, help="a second candidate to difference against (e.g. the champion)")
     p.add_argument("--customers", type=Path, default=None, help="the customer log (default: LOG's .customers.jsonl)")
     p.add_argument("--scenario", default=None, help="the log's scenario (default: the artifact candidate's)")
+    p.add_argument("--arm", default=None, help="only the decisions of this holdout arm (e.g. policy)")
     p.add_argument("--window", type=positive_int, default=7, help="attribution window in days (default: 7)")
     p.add_argument("--direct-model", choices=("fitted", "none"), default="fitted",
                    help="doubly robust's reward model: a cross-fitted ridge per action, or none (no DR)")  # fmt: skip
@@ -81,6 +82,16 @@ class Candidates:
         return spec_probabilities(source, data, ids, ScenarioParameters.compile(scenario))
 
 
+def of_arm(decisions: Any, arm: str) -> Any:
+    """The decisions of one holdout arm; a usage error names the arms the log has."""
+    if "arm" not in decisions.columns:
+        raise UsageError("--arm: the customer log names no arms; serve with --arms to log each customer's arm")
+    arms = sorted(decisions["arm"].dropna().astype(str).unique())
+    if arm not in arms:
+        raise UsageError(f"--arm: no decisions of arm '{arm}'; the log has {arms}")
+    return decisions[decisions["arm"] == arm]
+
+
 def ope_report(args: argparse.Namespace, scratch: Path) -> Any:
     """The report of ``args.policy`` (against ``args.reference``) on the log."""
     from journeylab.envs.event_log import read_events
@@ -93,6 +104,8 @@ def ope_report(args: argparse.Namespace, scratch: Path) -> Any:
     sources = [args.policy] + ([args.reference] if args.reference else [])
     scenario = candidates.scenario(args.scenario, sources)
     decisions = read_decisions(customer_log(args.log, args.customers))
+    if args.arm is not None:
+        decisions = of_arm(decisions, args.arm)
     data, coverage, ids = logged_decisions(read_events(args.log), decisions, scenario, args.window)
     model = fitted_direct_model(data) if args.direct_model == "fitted" else None
     reference = (

@@ -121,3 +121,41 @@ def test_lift_from_the_services_own_logs_covers_the_true_difference_in_at_least_
             low, high = report.lift["vs_control"][metric]["ci95"]
             covered[metric] += low <= difference <= high
     assert covered["net_value"] >= 18 and covered["conversions"] >= 18, covered
+
+
+def test_the_rehearse_command_writes_the_services_logs_that_lift_reads(artifact, tmp_path, capsys) -> None:
+    from journeylab.experiments.cli.main import main
+
+    log = tmp_path / "rehearsal" / "events.jsonl"
+    argv = ["rehearse", str(artifact), "--customers", "200", "--days", "10", "--arms", "policy=0.5,bau=0,control=0.5",
+            "--epsilon", "0.1", "--log", str(log)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2,000 decisions asked" in out and f"journeylab lift {log}" in out
+    assert len(read_frame(customers_path(log))) == 2_000
+    lift_argv = ["lift", str(log), "--customers", str(customers_path(log)), "--scenario", SCENARIO, "--no-mlflow"]
+    assert main(lift_argv) == 0
+    assert main(argv) == 2  # a rehearsal never appends to an earlier one's log
+    assert "already holds a log" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "give an ARTIFACT to serve in process, or --url of a running service"),
+        (["--url", "http://127.0.0.1:9"], "--scenario: a rehearsal against --url needs the world's scenario"),
+        (["ARTIFACT", "--epsilon", "2"], "--epsilon: expected a probability in [0, 1], got 2.0"),
+        (
+            ["ARTIFACT", "--set", "channels.email.cost=-1"],
+            "channels.email.cost: Input should be greater than or equal to 0",
+        ),
+        (["ARTIFACT", "--arms", "policy=0.5,bau=0.5,control=0"], "arms.bau: a share of 0.5 needs --bau ARTIFACT"),
+    ],
+)
+def test_bad_rehearsals_exit_2_and_write_nothing(artifact, tmp_path, capsys, argv: list[str], message: str) -> None:
+    from journeylab.experiments.cli.main import main
+
+    argv = [str(artifact) if a == "ARTIFACT" else a for a in argv]
+    assert main(["rehearse", *argv, "--log", str(tmp_path / "out" / "events.jsonl")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
