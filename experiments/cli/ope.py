@@ -30,6 +30,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--direct-model", choices=("fitted", "none"), default="fitted",
                    help="doubly robust's reward model: a cross-fitted ridge per action, or none (no DR)")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="write the report as JSON")
+    p.add_argument(
+        "--plot", type=Path, default=None, help="write the estimates figure (PNG); also logged in the MLflow run"
+    )
     p.add_argument("--no-mlflow", action="store_true", help="do not log the report as an MLflow run")
     p.set_defaults(handler=ope_command)
 
@@ -129,10 +132,55 @@ def ope_command(args: argparse.Namespace) -> int:
     print(report.table())
     if args.json is not None:
         write_json(args.json, report.to_json())
+    if args.plot is not None:
+        ope_figure(report, args.plot)
     if not args.no_mlflow:
         run_id = _log(report, args)
         print(f"ope run {run_id} in experiment '{report.coverage['scenario']}'", file=sys.stderr)
     return 0
+
+
+def ope_figure(report: Any, path: Path) -> Path:
+    """Left: the candidate's value per estimator with 95% intervals, over the logging policy's band.
+    Right: its paired difference from the logging policy (and from the reference), per estimator."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from journeylab.experiments.files import write_file
+
+    names = list(report.estimates)
+    fig, (value_ax, diff_ax) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    low, high = report.logging["ci95"]
+    value_ax.axhspan(low, high, color="grey", alpha=0.2, label="logging policy (on-policy), 95%")
+    value_ax.axhline(report.logging["value"], color="grey", lw=1)
+    for k, name in enumerate(names):
+        found = report.estimates[name]
+        value_ax.errorbar([k], [found.value], yerr=[[found.value - found.ci95[0]], [found.ci95[1] - found.value]],
+                          fmt="o", capsize=4, color="C0")  # fmt: skip
+    value_ax.set_xticks(range(len(names)), [n.upper() for n in names])
+    value_ax.set_title(f"{report.candidate}: net value per decision", fontsize=9)
+    value_ax.legend(loc="upper left", bbox_to_anchor=(0, -0.12), fontsize=8, frameon=False)
+    comparisons = [("vs logging policy", report.vs_logging, "C1")]
+    if report.reference:
+        comparisons.append((f"vs {report.reference}", report.vs_reference, "C2"))
+    for j, (label, stats, colour) in enumerate(comparisons):
+        offset = (j - (len(comparisons) - 1) / 2) * 0.2
+        for k, name in enumerate(names):
+            stat = stats[name]
+            lo, hi = stat["ci95"]
+            diff_ax.errorbar([k + offset], [stat["mean"]], yerr=[[stat["mean"] - lo], [hi - stat["mean"]]], fmt="o",
+                             capsize=4, color=colour, label=label if k == 0 else None)  # fmt: skip
+    diff_ax.axhline(0, color="grey", lw=0.8)
+    diff_ax.set_xticks(range(len(names)), [n.upper() for n in names])
+    diff_ax.set_title("paired difference per decision (clustered by customer)", fontsize=9)
+    diff_ax.legend(loc="upper left", bbox_to_anchor=(0, -0.12), fontsize=8, frameon=False, ncol=2)
+    if report.warnings:
+        fig.suptitle("thin support: " + report.warnings[0].split(": ", 1)[1].split(".")[0], fontsize=8, color="C3")
+    write_file(path, lambda staging: fig.savefig(staging, dpi=110, format="png"))
+    plt.close(fig)
+    return path
 
 
 def _log(report: Any, args: argparse.Namespace) -> str:
@@ -155,5 +203,7 @@ def _log(report: Any, args: argparse.Namespace) -> str:
             metrics[f"ope.{name}.vs_reference_ci_low"], metrics[f"ope.{name}.vs_reference_ci_high"] = low, high
     run.log(metrics)
     run.tag({"ope": json.dumps(report.to_json())[:5000], "ope.warnings": str(len(report.warnings))})
+    if args.plot is not None:
+        run.artifacts([args.plot])
     run.finish()
     return run.run_id

@@ -152,7 +152,7 @@ def test_the_ope_command_rebuilds_the_logged_decisions_and_reports_every_estimat
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     log = _served_log(tmp_path)
     argv = ["ope", str(tmp_path / "events.jsonl"), "--scenario", SCENARIO, "--policy", "batch_and_blast:period=7",
-            "--reference", "rule_journey", "--json", str(tmp_path / "ope.json")]  # fmt: skip
+            "--reference", "rule_journey", "--json", str(tmp_path / "ope.json"), "--plot", str(tmp_path / "ope.png")]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "logging policy (on-policy)" in out and "whole journeys (PDIS)" in out
@@ -167,6 +167,8 @@ def test_the_ope_command_rebuilds_the_logged_decisions_and_reports_every_estimat
         assert report["vs_reference"][name]["mean"] == pytest.approx(paired["mean"], rel=1e-4, abs=1e-6)
     run = mlflow.search_runs(experiment_names=[SCENARIO], filter_string="tags.kind = 'ope'").iloc[0]
     assert run["metrics.ope.dr.value"] == pytest.approx(report["estimates"]["dr"]["value"])
+    assert (tmp_path / "ope.png").stat().st_size > 10_000
+    assert [a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"])] == ["ope.png"]
 
 
 @pytest.mark.parametrize(
