@@ -100,7 +100,7 @@ def test_lift_from_the_services_own_logs_covers_the_true_difference_in_at_least_
     scenario = load_scenario(SCENARIO)
     params = ScenarioParameters.compile(scenario)
     engine = DecisionEngine.load(artifact)
-    days, truth = 30, {}
+    days, truth = 20, {}
     for arm, policy in (("policy", ArtifactPolicy(params, engine)), ("control", None)):
         from journeylab.agents.policy import make_policy
 
@@ -113,7 +113,7 @@ def test_lift_from_the_services_own_logs_covers_the_true_difference_in_at_least_
         log = tmp_path / f"r{replication}" / "events.jsonl"
         router = ArmRouter(ArmShares(0.5, 0.0, 0.5, salt=f"replication-{replication}"), engine)
         service = DecisionService(engine, EventWriter(log), EventWriter(customers_path(log)), router)
-        rehearse(SimulatedWorld(params, 700, seed=1_000 + replication), InProcessService(service), days)
+        rehearse(SimulatedWorld(params, 600, seed=1_000 + replication), InProcessService(service), days)
         report = lift(read_events(log), read_frame(customers_path(log)), scenario)
         for metric in covered:
             # customers who never bought have no events: the truth's mean is over the whole cohort
