@@ -135,6 +135,20 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def read_customer_log(path: str | Path) -> pd.DataFrame:
+    """The decision service's customer log (one row per decision): one file, or every
+    ``*.customers.jsonl`` of a replica folder (``journeylab serve --replicas``)."""
+    path = Path(path)
+    if not path.exists():
+        raise EventLogError(f"customer log {path} does not exist")
+    if path.is_dir():
+        files = sorted(path.glob("*.customers.jsonl"))
+        if not files:
+            raise EventLogError(f"customer log folder {path} holds no *.customers.jsonl files")
+        return pd.concat([read_frame(f) for f in files], ignore_index=True)
+    return read_frame(path)
+
+
 class EventRecorder:
     """Collects a simulated cohort's events day by day, in the event-log schema.
 

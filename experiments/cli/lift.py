@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from journeylab.experiments.cli.arguments import Subcommands, UsageError
+from journeylab.experiments.cli.arguments import Subcommands
 
 
 def register(sub: Subcommands) -> None:
@@ -24,30 +24,14 @@ def register(sub: Subcommands) -> None:
     p.set_defaults(handler=lift_command)
 
 
-def read_decisions(path: Path) -> Any:
-    """The customer log of decisions: one file, or every ``*.customers.jsonl`` of a replica folder."""
-    import pandas as pd
-
-    from journeylab.envs.event_log import read_frame
-
-    if not path.exists():
-        raise UsageError(f"--customers: {path} does not exist")
-    if path.is_dir():
-        files = sorted(path.glob("*.customers.jsonl"))
-        if not files:
-            raise UsageError(f"--customers: {path} holds no *.customers.jsonl files")
-        return pd.concat([read_frame(f) for f in files], ignore_index=True)
-    return read_frame(path)
-
-
 def lift_command(args: argparse.Namespace) -> int:
-    from journeylab.envs.event_log import read_events
+    from journeylab.envs.event_log import read_customer_log, read_events
     from journeylab.envs.scenario import load_scenario
     from journeylab.experiments.files import write_json
     from journeylab.experiments.harness.lift import lift
 
     scenario = load_scenario(args.scenario)
-    report = lift(read_events(args.log), read_decisions(args.customers), scenario)
+    report = lift(read_events(args.log), read_customer_log(args.customers), scenario)
     print(report.table())
     if args.json is not None:
         write_json(args.json, report.to_json())

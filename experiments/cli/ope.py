@@ -97,8 +97,7 @@ def of_arm(decisions: Any, arm: str) -> Any:
 
 def ope_report(args: argparse.Namespace, scratch: Path) -> Any:
     """The report of ``args.policy`` (against ``args.reference``) on the log."""
-    from journeylab.envs.event_log import read_events
-    from journeylab.experiments.cli.lift import read_decisions
+    from journeylab.envs.event_log import read_customer_log, read_events
     from journeylab.experiments.harness.ope_log import logged_decisions
     from journeylab.experiments.harness.ope_model import fitted_direct_model
     from journeylab.experiments.harness.ope_report import evaluate_candidate
@@ -106,7 +105,7 @@ def ope_report(args: argparse.Namespace, scratch: Path) -> Any:
     candidates = Candidates(scratch)
     sources = [args.policy] + ([args.reference] if args.reference else [])
     scenario = candidates.scenario(args.scenario, sources)
-    decisions = read_decisions(customer_log(args.log, args.customers))
+    decisions = read_customer_log(customer_log(args.log, args.customers))
     if args.arm is not None:
         decisions = of_arm(decisions, args.arm)
     data, coverage, ids = logged_decisions(read_events(args.log), decisions, scenario, args.window)

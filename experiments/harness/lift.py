@@ -32,6 +32,12 @@ ARMS: tuple[str, ...] = ("policy", "bau", "control")
 METRICS: tuple[str, ...] = ("net_value", "revenue", "contact_cost", "conversions", "contacts", "churn", "optout")
 
 
+def logged_revenue(outcome: Any) -> np.ndarray:
+    """Simulation only: a day's revenue as the event log records it — the value of each conversion
+    (a contact's and an organic one). Subscription revenue is in ``DayOutcome.revenue`` but is no event."""
+    return outcome.contact_value + outcome.purchase_value
+
+
 class LiftError(InputError):
     """The logs cannot give a lift: no arm column, or no customers in the arms compared."""
 

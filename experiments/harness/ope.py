@@ -129,6 +129,12 @@ class Influence:
     """(n,) per-decision deviations whose customer sums give the variance."""
 
 
+def one_hot(actions: np.ndarray, n_actions: int) -> np.ndarray:
+    out = np.zeros((actions.size, n_actions))
+    out[np.arange(actions.size), actions] = 1.0
+    return out
+
+
 def importance_weights(data: LoggedDecisions, target: np.ndarray) -> np.ndarray:
     """(n,) ``π(a_i | x_i) / p_i``."""
     return target[np.arange(data.size), data.action] / data.propensity

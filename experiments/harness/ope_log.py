@@ -23,8 +23,7 @@ import pandas as pd
 from journeylab.envs.features import feature_spec
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.scenario import Scenario
-from journeylab.experiments.harness.ope import LoggedDecisions, OpeError
-from journeylab.experiments.harness.ope_truth import one_hot
+from journeylab.experiments.harness.ope import LoggedDecisions, OpeError, one_hot
 from journeylab.serving.contexts import allowed_mask, decode_observations
 
 WINDOW_DAYS = 7

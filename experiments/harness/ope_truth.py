@@ -25,7 +25,8 @@ from journeylab.envs.event_log import EventRecorder
 from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.population import Population
 from journeylab.experiments.harness.cohort import customer_seeds
-from journeylab.experiments.harness.ope import LoggedDecisions
+from journeylab.experiments.harness.lift import logged_revenue
+from journeylab.experiments.harness.ope import LoggedDecisions, one_hot
 from journeylab.serving.contexts import allowed_indices, encode_observation
 
 
@@ -56,12 +57,6 @@ class SimulatedLog:
         )
 
 
-def one_hot(actions: np.ndarray, n_actions: int) -> np.ndarray:
-    out = np.zeros((actions.size, n_actions))
-    out[np.arange(actions.size), actions] = 1.0
-    return out
-
-
 def _population(params: ScenarioParameters, customers: int, seed: int) -> tuple[Population, np.ndarray]:
     population = Population(params, customers)
     ids = customer_seeds(seed, 0, customers)
@@ -75,8 +70,8 @@ def _batch(population: Population, ids: np.ndarray) -> ObservationBatch:
 
 
 def _net(outcome) -> np.ndarray:
-    """A day's net value as a log shows it: revenue − contact cost (``journeylab.experiments.harness.lift``)."""
-    return outcome.revenue - outcome.contact_cost
+    """A day's net value as a log shows it (``journeylab.experiments.harness.lift``): conversion value − contact cost."""
+    return logged_revenue(outcome) - outcome.contact_cost
 
 
 def simulate_logged(

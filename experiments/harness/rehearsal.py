@@ -29,6 +29,7 @@ from journeylab.envs.parameters import ScenarioParameters
 from journeylab.envs.population import Population
 from journeylab.envs.record import NEVER
 from journeylab.experiments.harness.cohort import customer_seeds
+from journeylab.experiments.harness.lift import logged_revenue
 
 HISTORY_DAYS = 180
 """Contacts older than this are left out of a request: half a year reproduces the simulator's record
@@ -137,7 +138,7 @@ class SimulatedWorld:
         day = int(population.record.today[rows[0]]) if rows.size else 0
         population.observe()  # today's mask, against which the service's actions are checked
         outcome, _ = population.step(action)
-        self.revenue += outcome.contact_value + outcome.purchase_value
+        self.revenue += logged_revenue(outcome)
         return self._outcomes(day, outcome, action, decision)
 
     def _outcomes(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from journeylab.envs.event_log import read_events, read_frame
+from journeylab.envs.event_log import read_customer_log, read_events
 from journeylab.experiments.harness.ope import ESTIMATORS, OpeError, difference, importance_weights, support_warnings
 from journeylab.experiments.harness.ope_log import artifact_probabilities, logged_decisions
 from journeylab.experiments.harness.ope_model import fitted_direct_model
@@ -105,7 +105,7 @@ def ope_evidence(
         ) from None
     with tempfile.TemporaryDirectory() as scratch:
         challenger = DecisionEngine.load(export_run(run_id, Path(scratch) / "challenger"))
-    data, coverage, _ = logged_decisions(read_events(log), read_frame(customers_log), champion.scenario, window)
+    data, coverage, _ = logged_decisions(read_events(log), read_customer_log(customers_log), champion.scenario, window)
     model = fitted_direct_model(data) if estimator == "dr" else None
     theirs = artifact_probabilities(challenger, data, champion.scenario)
     found = difference(data, theirs, artifact_probabilities(champion, data, champion.scenario), model, estimator)

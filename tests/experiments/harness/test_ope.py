@@ -197,3 +197,24 @@ def test_bad_input_to_ope_exits_2_naming_what_is_missing(tmp_path, capsys, chang
     argv = ["ope", str(tmp_path / "events.jsonl"), "--scenario", SCENARIO, "--policy", policy, "--no-mlflow"]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_replica_folder_reads_as_one_log(tmp_path, capsys) -> None:
+    """``serve --replicas`` writes one event log and one customer log per replica in a folder."""
+    from journeylab.experiments.cli.main import main
+
+    log = _served_log(tmp_path, customers=200)
+    folder = tmp_path / "replicas"
+    folder.mkdir()
+    customers = log.customer_log()
+    for k, part in enumerate((customers.iloc[::2], customers.iloc[1::2])):
+        part.to_json(folder / f"replica-{k}.customers.jsonl", orient="records", lines=True)
+    assert log.events is not None
+    log.events.to_json(folder / "replica-0.jsonl", orient="records", lines=True)
+    argv = ["ope", str(folder), "--scenario", SCENARIO, "--policy", "no_contact", "--no-mlflow", "--json"]
+    assert main([*argv, str(tmp_path / "folder.json")]) == 0
+    assert main([*argv[:1], str(tmp_path / "events.jsonl"), *argv[2:], str(tmp_path / "file.json")]) == 0
+    capsys.readouterr()
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("folder", "file"))
+    assert one["log"]["decisions"] == two["log"]["decisions"] == log.data.size
+    assert one["estimates"]["ips"]["value"] == pytest.approx(two["estimates"]["ips"]["value"])
