@@ -168,6 +168,20 @@ def collect(
         module = build_module(params, hiddens)
         module.load_state_dict(module_state)
         leader = GreedyModule(params, module, settings.exploration, settings.seed)
+    return collect_led(params, settings, base, leader, cohort, first, count)
+
+
+def collect_led(
+    params: ScenarioParameters,
+    settings: IterationSettings,
+    base: Policy,
+    leader: Policy,
+    cohort: int,
+    first: int,
+    count: int,
+) -> StateBatch:
+    """``collect`` with the policy that leads the journeys given: any ``Policy`` (a diagnostic's
+    candidate, say); advantages are always the base policy's."""
     planner = LookaheadPlanner.around(
         params, base, settings.rollout_days, settings.rollout_samples, settings.gamma, settings.seed
     )
