@@ -82,6 +82,10 @@ class IterationSettings:
     minibatch_size: int = 1024
     updates: int = 1000
     """Gradient steps per iteration over all data collected so far."""
+    residual: bool = False
+    """Learn a residual over the tuned rules (``journeylab.agents.residual``): the rules' choice is
+    computed inside the module and the network only overrules it; otherwise the network learns the
+    whole decision, warm-started by cloning the base."""
     seed: int = 0
 
 
@@ -103,19 +107,43 @@ class StateBatch:
         return int(self.observations.shape[0])
 
 
-def build_module(params: ScenarioParameters, hiddens: list[int]) -> Any:
-    """A fresh action-masked RLlib module for the scenario's features and actions."""
+def build_module(params: ScenarioParameters, hiddens: list[int], residual: dict[str, Any] | None = None) -> Any:
+    """A fresh action-masked RLlib module for the scenario's features and actions; with
+    ``residual`` (layout and margin), the residual-over-the-rules module."""
     import gymnasium as gym
 
+    from journeylab.agents.residual import ResidualRulesModule
     from journeylab.agents.rllib_module import masked_module_spec
     from journeylab.envs.features import feature_spec
 
     spec = masked_module_spec(hiddens)
+    if residual is not None:
+        spec.module_class = ResidualRulesModule
+        config: dict[str, Any] = dict(spec.model_config or {})  # type: ignore[arg-type]  # masked_module_spec's dict
+        spec.model_config = {**config, "residual": residual}
     spec.observation_space = observation_space(
         params, feature_spec(params.catalogue, list(params.scenario.segments)).size
     )
     spec.action_space = gym.spaces.Discrete(params.catalogue.size)
     return spec.build()
+
+
+def module_for(params: ScenarioParameters, settings: IterationSettings, hiddens: list[int], base: Policy) -> Any:
+    """The module ``settings`` train: plain, or the residual over ``base`` (which must be the
+    tuned rules: only their decision is written in torch)."""
+    if not settings.residual:
+        return build_module(params, hiddens)
+    from journeylab.agents.residual import rules_layout
+    from journeylab.agents.tuned_rules import TunedRules
+
+    if not isinstance(base, TunedRules):
+        raise ValueError(
+            f"policy_iteration.residual: needs base 'tuned_rules' (its decision is computed inside the "
+            f"module), got '{base.name}'"
+        )
+    return build_module(
+        params, hiddens, {"layout": rules_layout(base), "margin": settings.keep_margin * settings.value_scale}
+    )
 
 
 def raw_scores(module: Any, observations: torch.Tensor) -> torch.Tensor:
@@ -136,8 +164,15 @@ class GreedyModule(Policy):
         self.module, self.exploration = module, exploration
 
     def act(self, batch: ObservationBatch) -> np.ndarray:
+        from journeylab.agents.residual import ResidualRulesModule
+
+        observations = torch.from_numpy(np.ascontiguousarray(batch.observations))
         with torch.no_grad():
-            scores = raw_scores(self.module, torch.from_numpy(np.ascontiguousarray(batch.observations))).numpy()
+            if isinstance(self.module, ResidualRulesModule):  # the rules, overruled: its logits
+                obs = {"observations": observations, "action_mask": torch.from_numpy(batch.action_mask)}
+                scores = self.module.forward_inference({"obs": obs})["action_dist_inputs"].numpy()
+            else:
+                scores = raw_scores(self.module, observations).numpy()
         scores[batch.action_mask == 0] = -np.inf
         actions = np.argmax(scores, axis=1).astype(np.int64)
         if self.exploration > 0:
@@ -165,7 +200,7 @@ def collect(
     if module_state is None:
         leader: Policy = _Exploring(params, base, settings.exploration, settings.seed)
     else:
-        module = build_module(params, hiddens)
+        module = module_for(params, settings, hiddens, base)
         module.load_state_dict(module_state)
         leader = GreedyModule(params, module, settings.exploration, settings.seed)
     return collect_led(params, settings, base, leader, cohort, first, count)
@@ -256,12 +291,14 @@ class RolloutPolicyIteration:
         self.params = ScenarioParameters.compile(scenario)
         self.settings, self.hiddens = settings, list(hiddens)
         torch.manual_seed(settings.seed)
-        self.module = build_module(self.params, self.hiddens)
+        base = policy_from_spec(settings.base, self.params, settings.seed, option="policy_iteration.base")
+        self.module = module_for(self.params, settings, self.hiddens, base)
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=settings.lr)
         self.data: StateBatch | None = None
         self.iteration = 0
         self.sampled = 0
-        self.warm = False
+        self.warm = settings.residual
+        """A residual module starts as the rules themselves: nothing to clone."""
 
     # -- collecting -------------------------------------------------------------------------
     def _collect(self, module_state: dict[str, Any] | None) -> StateBatch:
@@ -291,9 +328,13 @@ class RolloutPolicyIteration:
 
     # -- fitting ----------------------------------------------------------------------------
     def warm_start(self, batch: StateBatch | None = None) -> dict[str, float]:
-        """Fit the network to the base policy's decisions: afterwards it decides as the incumbent."""
+        """Fit the network to the base policy's decisions: afterwards it decides as the incumbent.
+        A residual module is the incumbent already; its warm start only collects the rules' states."""
         batch = batch or self._collect(None)
         self._remember(batch)
+        if self.settings.residual:  # the module already is the rules: keep their states for the first fit
+            self.warm = True
+            return {"warm_start_loss": 0.0}
         targets = np.where(batch.mask > 0, -WARM_START_MARGIN, 0.0).astype(np.float32)
         targets[:, 0] = 0.0
         chosen = batch.base_actions
@@ -318,6 +359,15 @@ class RolloutPolicyIteration:
             losses.append(float(loss.detach()))
         return float(np.mean(losses[-max(1, updates // 10) :]))
 
+    def _fitted(self, data: StateBatch) -> tuple[np.ndarray, np.ndarray]:
+        """The mask and targets of the regression: a residual network fits each action's advantage
+        over silence (silence itself is not fitted: it is the zero point); a plain one ``_targets``."""
+        if not self.settings.residual:
+            return data.mask, self._targets(data)
+        mask = data.mask.copy()
+        mask[:, 0] = 0.0
+        return mask, (data.advantages * self.settings.value_scale).astype(np.float32)
+
     def _targets(self, data: StateBatch) -> np.ndarray:
         """Each action's advantage over the base policy's own choice, and ``keep_margin`` for that
         choice: the greedy network leaves the incumbent only where it expects to gain more than the
@@ -337,7 +387,8 @@ class RolloutPolicyIteration:
         self._remember(batch)
         assert self.data is not None
         collected = time.perf_counter()
-        loss = self._fit(self.data.observations, self.data.mask, self._targets(self.data), self.settings.updates)
+        mask, targets = self._fitted(self.data)
+        loss = self._fit(self.data.observations, mask, targets, self.settings.updates)
         self.iteration += 1
         positive = (batch.advantages[:, 1:] > 0) & (batch.mask[:, 1:] > 0)
         return {

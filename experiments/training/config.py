@@ -84,6 +84,10 @@ class PolicyIteration(StrictModel):
     """Advantages in currency × this are the regression targets."""
     keep_margin: Annotated[float, Field(ge=0)] = 0.5
     """Predicted gain (currency per decision) needed to overrule the base policy's choice."""
+    residual: bool = False
+    """Learn a residual over the tuned rules: their decision is computed inside the exported module
+    and the network only overrules it where it predicts more than ``keep_margin``
+    (``journeylab.agents.residual``). Needs ``base: tuned_rules``."""
 
 
 class Model(StrictModel):
