@@ -89,6 +89,15 @@ class PolicyIteration(StrictModel):
     and the network only overrules it where it predicts more than ``keep_margin``
     (``journeylab.agents.residual``). Needs ``base: tuned_rules``."""
 
+    @model_validator(mode="after")
+    def _residual_needs_the_tuned_rules(self) -> PolicyIteration:
+        if self.residual and self.base.split(":", 1)[0].strip() != "tuned_rules":
+            raise ValueError(
+                f"residual: needs base 'tuned_rules' (its decision is computed inside the exported module), "
+                f"got '{self.base}'"
+            )
+        return self
+
 
 class Model(StrictModel):
     hiddens: list[Annotated[int, Field(ge=1, le=4096)]] = Field(

@@ -150,11 +150,6 @@ def resolved_base(config: ExperimentConfig, scenario: Scenario) -> str:
             f"policy_iteration.base: '{spec}' must be a deployable policy that does not learn online"
         )
     name, options = parse_policy_spec(spec)
-    if config.policy_iteration.residual and name != "tuned_rules":
-        raise ExperimentBaseError(
-            f"policy_iteration.residual: needs base 'tuned_rules' (its decision is computed inside the "
-            f"exported module), got '{spec}'"
-        )
     if name != "tuned_rules":
         return spec
     e = config.evaluation

@@ -87,7 +87,7 @@ def test_a_warm_start_that_does_not_fit_exits_2(tmp_path, capsys) -> None:
     args = [
         "train",
         str(TELECOM_EXPERIMENT),
-        *tiny_training("algorithm=policy_iteration", "scenario=telecom_email"),
+        *tiny_training("algorithm=policy_iteration", "scenario=telecom_email", "policy_iteration.residual=false"),
         "--set",
         f"policy_iteration.base=learned:module={tmp_path / 'module'}",
         "--out",
@@ -96,3 +96,19 @@ def test_a_warm_start_that_does_not_fit_exits_2(tmp_path, capsys) -> None:
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "policy_iteration.base" in err and "decides over 9 actions, scenario telecom_email has 4" in err
+
+
+def test_a_residual_over_another_base_exits_2_naming_it(tmp_path, capsys) -> None:
+    args = [
+        "train",
+        str(TELECOM_EXPERIMENT),
+        *tiny_training("algorithm=policy_iteration", "scenario=telecom_email", "policy_iteration.residual=true"),
+        "--set",
+        "policy_iteration.base=batch_and_blast",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "policy_iteration: residual: needs base 'tuned_rules'" in err and "batch_and_blast" in err
+    assert not (tmp_path / "out").exists()
