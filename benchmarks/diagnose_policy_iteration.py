@@ -23,8 +23,10 @@
    gain over the base's choice exceeds ``--residual-margin``. The base's own choice is computed, not
    learned, so the network cannot mistake where the rules would contact. Iterated as training
    iterates (collect under the current residual policy, refit on everything); each iteration's
-   performance difference on its own states is reported. Not a shipped learner: exporting it needs
-   the rules inside the ONNX graph.
+   performance difference on its own states is reported. The shipped learner built on this
+   measurement is ``policy_iteration.residual`` (``journeylab.agents.residual``: the rules in torch
+   inside the exported module); here the composition is written around the base policy in numpy,
+   as it was when the committed figures were measured.
 
 Intervals are 95%, with chunks of customers as clusters. Usage:
 ``python benchmarks/diagnose_policy_iteration.py SCENARIO [--customers 3000] [--chunks 12]``
