@@ -88,8 +88,12 @@ def _greedy(module: Any, batch: Any, value_scale: float) -> np.ndarray:
 
 
 def _interval(per_chunk: np.ndarray) -> dict[str, float]:
-    mean, half = float(per_chunk.mean()), float(1.96 * per_chunk.std(ddof=1) / np.sqrt(per_chunk.size))
-    return {"mean": round(mean, 3), "ci_low": round(mean - half, 3), "ci_high": round(mean + half, 3)}
+    """The project's mean and 95% interval (``cohort.mean_ci``), chunks as the units, to 3 decimals."""
+    from journeylab.experiments.harness.cohort import mean_ci
+
+    stat = mean_ci(per_chunk)
+    low, high = stat["ci95"]  # type: ignore[misc]
+    return {"mean": round(float(stat["mean"]), 3), "ci_low": round(low, 3), "ci_high": round(high, 3)}  # type: ignore[arg-type]
 
 
 def held_out_gains(scenario: Any, settings: Any, parts: list[Any], per_chunk: int, updates: int) -> dict:
