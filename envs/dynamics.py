@@ -73,7 +73,8 @@ class DayOutcome:
     opt-outs — at their expectations given today's state and action (``_expected_reward``). By
     the law of total expectation every policy's expected return is unchanged, while the return
     of a journey loses most of its variance (a churn alone is a one-off loss of a lifetime's
-    value). For learning only: every reported figure uses the realised outcomes."""
+    value). Learning may train on it; evaluation reports it beside the realised outcomes as expected
+    net value (``CohortTotals.expected_net_value``), which promotion decides on by default."""
     churn_hazard: np.ndarray
     """Today's probability of churning (0 for the already churned): simulation only, for planners
     that weight the future by survival instead of drawing churn."""

@@ -6,7 +6,9 @@ chosen metric gets a two-sided interval with a Bonferroni correction over the k 
 (z = Φ⁻¹(1 − 0.05 / 2k)), so picking the best of several keeps a 5% family-wise error rate
 (Dunn, JASA 1961). A challenger qualifies only when its whole interval lies on the better side of
 zero; the qualified one with the best mean difference wins. Otherwise the champion stays and the
-decision says why.
+decision says why. Without a named metric it decides on net value per customer from expected daily
+outcomes (``comparison.LOW_NOISE_NET_VALUE``: realised net value's mean, a far narrower interval)
+where every compared run holds it, and reports the realised difference beside it.
 
 ``promote_best`` registers the winner, moves ``champion`` to it, points ``previous`` at the old
 champion and tags the new model version with the evidence; ``rollback`` swaps them back.
@@ -19,6 +21,7 @@ from statistics import NormalDist
 from typing import Any
 
 from journeylab.experiments.promotion.comparison import (
+    LOW_NOISE_NET_VALUE,
     METRIC_DIRECTIONS,
     Comparison,
     ComparisonError,
@@ -29,6 +32,7 @@ from journeylab.experiments.promotion.registry import CHAMPION_ALIAS, PREVIOUS_A
 from journeylab.experiments.tracking import client as store_client
 
 FAMILY_ERROR = 0.05
+REALISED_NET_VALUE = "net_value_per_customer"
 
 
 @dataclass
@@ -38,6 +42,17 @@ class Challenge:
     policy: PolicyRun
     difference: dict[str, Any]
     qualifies: bool
+    realised: dict[str, Any] | None = None
+    """Deciding on expected outcomes: the same paired difference on realised net value, for the record."""
+
+    def line(self, side: str) -> str:
+        low, high = self.difference["ci95"]
+        text = f"  {self.policy.label}: {self.difference['mean']:+.4f} [{low:+.4f}, {high:+.4f}]"
+        text += " qualifies" if self.qualifies else f" (interval not wholly {side} zero)"
+        if self.realised is not None:
+            r_low, r_high = self.realised["ci95"]
+            text += f"; realised outcomes {self.realised['mean']:+.4f} [{r_low:+.4f}, {r_high:+.4f}]"
+        return text
 
 
 @dataclass
@@ -58,11 +73,7 @@ class PromotionDecision:
         )
         if not self.challenges:
             return f"No challenger: no learned policy other than the reference was evaluated on its customers; {self.reference_role} kept."
-        lines = [
-            f"  {c.policy.label}: {c.difference['mean']:+.4f} [{c.difference['ci95'][0]:+.4f}, {c.difference['ci95'][1]:+.4f}]"
-            + (" qualifies" if c.qualifies else f" (interval not wholly {side} zero)")
-            for c in self.challenges
-        ]
+        lines = [c.line(side) for c in self.challenges]
         verdict = (
             f"Promote {self.winner.policy.label}: its interval lies {side} zero."
             if self.winner
@@ -77,13 +88,28 @@ def validate_metric(metric: str) -> str:
     return metric
 
 
+def decision_metric(comparison: Comparison, metric: str | None) -> str:
+    """``metric``; by default net value from expected outcomes where every compared run holds it
+    (runs logged before issue 14 do not), else realised net value. A named metric that some run's
+    outcomes lack is refused, naming the metrics every run holds."""
+    held = comparison.metrics()
+    if metric is None:
+        return LOW_NOISE_NET_VALUE if LOW_NOISE_NET_VALUE in held else REALISED_NET_VALUE
+    validate_metric(metric)
+    if metric not in held:
+        raise ComparisonError(
+            f"--metric: '{metric}' is missing from some compared run's outcomes; every run holds {held}"
+        )
+    return metric
+
+
 def bonferroni_z(challengers: int) -> float:
     return NormalDist().inv_cdf(1 - FAMILY_ERROR / (2 * max(challengers, 1)))
 
 
-def choose(comparison: Comparison, metric: str) -> PromotionDecision:
+def choose(comparison: Comparison, metric: str | None = None) -> PromotionDecision:
     """The best challenger whose corrected paired interval lies wholly on the better side, if any."""
-    validate_metric(metric)
+    metric = decision_metric(comparison, metric)
     direction = METRIC_DIRECTIONS[metric]
     challengers = [p for p in comparison.policies if p.kind == "learned" and p is not comparison.reference]
     z = bonferroni_z(len(challengers))
@@ -91,7 +117,8 @@ def choose(comparison: Comparison, metric: str) -> PromotionDecision:
     for policy in challengers:
         difference = comparison.paired(policy, metric, z)
         bound = difference["ci95"][0] if direction > 0 else difference["ci95"][1]
-        decision.challenges.append(Challenge(policy, difference, direction * bound > 0))
+        realised = comparison.paired(policy, REALISED_NET_VALUE, z) if metric == LOW_NOISE_NET_VALUE else None
+        decision.challenges.append(Challenge(policy, difference, direction * bound > 0, realised))
     qualified = [c for c in decision.challenges if c.qualifies]
     if qualified:
         decision.winner = max(qualified, key=lambda c: direction * c.difference["mean"])
@@ -102,7 +129,7 @@ def evidence_tags(decision: PromotionDecision, comparison: Comparison) -> dict[s
     """What the model version records about why it was promoted."""
     assert decision.winner is not None
     difference = decision.winner.difference
-    return {
+    tags = {
         "evidence.metric": decision.metric,
         "evidence.difference": f"{difference['mean']:.6g}",
         "evidence.ci_low": f"{difference['ci95'][0]:.6g}",
@@ -114,13 +141,20 @@ def evidence_tags(decision: PromotionDecision, comparison: Comparison) -> dict[s
         "evidence.days": str(comparison.days),
         "evidence.experiment": comparison.experiment,
     }
+    if decision.winner.realised is not None:
+        realised = decision.winner.realised
+        tags["evidence.realised_difference"] = f"{realised['mean']:.6g}"
+        tags["evidence.realised_ci"] = f"[{realised['ci95'][0]:.6g}, {realised['ci95'][1]:.6g}]"
+    return tags
 
 
 def promote_best(
-    experiment: str, metric: str, name: str | None = None
+    experiment: str, metric: str | None = None, name: str | None = None
 ) -> tuple[PromotionDecision, dict[str, Any] | None]:
-    """Decide on ``experiment``'s policies and, if a challenger wins, make it the champion of ``name``."""
-    validate_metric(metric)
+    """Decide on ``experiment``'s policies (on ``decision_metric``) and, if a challenger wins, make
+    it the champion of ``name``."""
+    if metric is not None:
+        validate_metric(metric)
     name = name or experiment
     comparison = compare(experiment, name)
     decision = choose(comparison, metric)

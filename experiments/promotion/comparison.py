@@ -46,6 +46,10 @@ METRIC_DIRECTIONS = {
     "expected_net_value_per_customer": 1,
 }
 """The metrics a strategist compares on, with the better direction (+1: higher is better)."""
+LOW_NOISE_NET_VALUE = "expected_net_value_per_customer"
+"""Net value per customer from each day's outcomes at their expectation given that day's state and
+action (``CohortTotals.expected_net_value``): the same mean as realised net value with a far narrower
+paired interval (``tests/experiments/harness/test_evaluate.py``), so promotion decides on it by default."""
 EVALUATED_KINDS = ("baseline", "learned")
 
 
@@ -287,9 +291,7 @@ def _incumbent_value(policy: PolicyRun) -> float:
     """Expected net value per customer where the outcomes hold it (the low-noise estimate training
     chooses its best baseline on: ``held_out.CHOICE_METRIC``), else realised net value."""
     columns = policy.outcomes.per_customer  # type: ignore[union-attr]
-    metric = (
-        "expected_net_value_per_customer" if "expected_net_value_per_customer" in columns else "net_value_per_customer"
-    )
+    metric = LOW_NOISE_NET_VALUE if LOW_NOISE_NET_VALUE in columns else "net_value_per_customer"
     return float(columns[metric].mean())
 
 

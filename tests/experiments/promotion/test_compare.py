@@ -13,7 +13,13 @@ import pytest
 from journeylab.experiments.cli.main import main
 from journeylab.experiments.harness.outcomes import PolicyOutcomes
 from journeylab.experiments.promotion.champion import bonferroni_z, choose
-from journeylab.experiments.promotion.comparison import METRIC_DIRECTIONS, Comparison, PolicyRun
+from journeylab.experiments.promotion.comparison import (
+    LOW_NOISE_NET_VALUE,
+    METRIC_DIRECTIONS,
+    Comparison,
+    ComparisonError,
+    PolicyRun,
+)
 from journeylab.experiments.promotion.comparison_report import pareto_frontier, render
 from tests.helpers import LocalServer, free_port
 
@@ -27,9 +33,12 @@ def _standard(rng: np.random.Generator) -> np.ndarray:
     return e / e.std(ddof=1)
 
 
-def _policy(label: str, kind: str, net_value: np.ndarray, contacts: np.ndarray) -> PolicyRun:
+def _policy(
+    label: str, kind: str, net_value: np.ndarray, contacts: np.ndarray, expected: np.ndarray | None = None
+) -> PolicyRun:
     columns = {metric: np.zeros(N) for metric in METRIC_DIRECTIONS}
     columns.update(net_value_per_customer=net_value, contacts_per_customer=contacts)
+    columns[LOW_NOISE_NET_VALUE] = net_value if expected is None else expected
     columns["contacts_per_customer.email"] = contacts
     daily = pd.DataFrame({"day": [1, 2], "alive": [N, N - 1], "contacts.email": [1, 2]})
     return PolicyRun(label, label, kind, True, "c0", 0, PolicyOutcomes(pd.DataFrame(columns), daily))
@@ -67,6 +76,39 @@ def test_a_difference_significant_alone_is_not_once_corrected_for_three_challeng
     assert decision.z == pytest.approx(bonferroni_z(3)) and decision.z > 2.1
     assert decision.winner is None
     assert decision.reason().startswith("Keep the champion: no challenger's interval lies wholly above zero")
+
+
+def test_by_default_promotion_decides_on_expected_outcomes_and_reports_the_realised_difference() -> None:
+    """Expected outcomes: realised net value's mean without the noise of each day's draws. A gain of
+    3 standard errors of the expected difference hides in realised noise 10× larger."""
+    rng = np.random.default_rng(4)
+    base = rng.normal(100, 30, N)
+    se = 1.0 / np.sqrt(N)
+    champion = _policy("champion", "learned", base, np.zeros(N))
+    gain = 3 * se + _standard(rng)
+    challenger = _policy("quiet_gain", "learned", base + gain + 10 * _standard(rng), np.zeros(N), base + gain)
+    comparison = _comparison(champion, challenger)
+    decision = choose(comparison)
+    assert decision.metric == LOW_NOISE_NET_VALUE
+    assert decision.winner is not None and decision.winner.difference["mean"] == pytest.approx(3 * se)
+    realised = decision.winner.realised
+    assert realised is not None and realised["ci95"][0] < 0 < realised["ci95"][1]
+    assert "realised outcomes" in decision.reason() and "Promote quiet_gain" in decision.reason()
+    assert choose(comparison, "net_value_per_customer").winner is None  # the realised interval includes zero
+
+
+def test_runs_without_expected_outcomes_are_decided_on_realised_net_value_and_a_missing_metric_is_refused() -> None:
+    rng = np.random.default_rng(5)
+    base = rng.normal(100, 30, N)
+    champion, challenger = (_policy(label, "learned", base, np.zeros(N)) for label in ("champion", "old_run"))
+    del challenger.outcomes.per_customer[LOW_NOISE_NET_VALUE]  # logged before expected outcomes existed
+    comparison = _comparison(champion, challenger)
+    decision = choose(comparison)
+    assert decision.metric == "net_value_per_customer" and decision.challenges[0].realised is None
+    with pytest.raises(
+        ComparisonError, match=f"--metric: '{LOW_NOISE_NET_VALUE}' is missing .*'net_value_per_customer'"
+    ):
+        choose(comparison, LOW_NOISE_NET_VALUE)
 
 
 def test_lower_is_better_metrics_promote_the_lower_one() -> None:
