@@ -23,10 +23,12 @@
    gain over the base's choice exceeds ``--residual-margin``. The base's own choice is computed, not
    learned, so the network cannot mistake where the rules would contact. Iterated as training
    iterates (collect under the current residual policy, refit on everything); each iteration's
-   performance difference on its own states is reported. The shipped learner built on this
-   measurement is ``policy_iteration.residual`` (``journeylab.agents.residual``: the rules in torch
-   inside the exported module); here the composition is written around the base policy in numpy,
-   as it was when the committed figures were measured.
+   performance difference on its own states is reported. It is measured on the shipped learner
+   built on this finding, ``policy_iteration.residual`` (``journeylab.agents.residual``: the
+   rules in torch inside the exported module), collected by the training loop's own ``collect``.
+
+Measurements 1 and 2 are of the cloned learner (``residual: false``) at ``--keep-margin``, whatever
+the scenario's config ships, so the figures stay comparable when the config changes.
 
 Intervals are 95%, with chunks of customers as clusters. Usage:
 ``python benchmarks/diagnose_policy_iteration.py SCENARIO [--customers 3000] [--chunks 12]``
@@ -164,82 +166,43 @@ def deployed_gain(scenario: Any, settings: Any, parts: list[Any], customers: int
     return out
 
 
-def residual_gain(module: Any, batch: Any, base_actions: np.ndarray, value_scale: float) -> np.ndarray:
-    """(N, A) the residual network's predicted gain of each action over the base's choice."""
-    import torch
+def _module_choice(params: Any, module: Any, batch: Any) -> np.ndarray:
+    """(N,) what the trained module decides on collected states (``GreedyModule``: its exported policy)."""
+    from journeylab.agents.policy import ObservationBatch
+    from journeylab.agents.policy_iteration import GreedyModule
 
-    from journeylab.agents.policy_iteration import raw_scores
-
-    with torch.no_grad():
-        scores = raw_scores(module, torch.from_numpy(np.ascontiguousarray(batch.observations))).numpy() / value_scale
-    scores[:, 0] = 0.0  # silence is what the network's advantages are measured from
-    gain = scores - scores[np.arange(scores.shape[0]), base_actions][:, None]
-    mask = batch.action_mask if hasattr(batch, "action_mask") else batch.mask
-    gain[mask == 0] = -np.inf
-    return gain
-
-
-def _residual_choice(
-    module: Any, batch: Any, base_actions: np.ndarray, value_scale: float, margin: float
-) -> np.ndarray:
-    gain = residual_gain(module, batch, base_actions, value_scale)
-    best = gain.argmax(axis=1)
-    return np.where(gain[np.arange(best.size), best] > margin, best, base_actions)
-
-
-def _collect_residual(
-    scenario: dict, settings: Any, state: Any, margin: float, cohort: int, first: int, count: int
-) -> Any:
-    """A Ray task: journeys led by the residual policy (the base, overruled by the network)."""
-    import torch
-
-    from journeylab.agents.policy import ObservationBatch, Policy, policy_from_spec
-    from journeylab.agents.policy_iteration import build_module, collect_led
-    from journeylab.envs.parameters import ScenarioParameters
-    from journeylab.envs.scenario import validate_scenario
-
-    torch.set_num_threads(1)
-    params = ScenarioParameters.compile(validate_scenario(scenario))
-    base = policy_from_spec(settings.base, params, settings.seed)
-    module = build_module(params, [64, 64])
-    module.load_state_dict(state)
-
-    class ResidualRules(Policy):
-        name = "residual_rules"
-
-        def act(self, batch: ObservationBatch) -> np.ndarray:
-            return _residual_choice(module, batch, base.act(batch), settings.value_scale, margin)
-
-    return collect_led(params, settings, base, ResidualRules(params, settings.seed), cohort, first, count)
+    zeros = np.zeros(batch.size, np.int64)
+    seen = ObservationBatch(batch.observations, batch.mask > 0, zeros.astype(np.uint64), zeros, None)
+    return GreedyModule(params, module).act(seen)
 
 
 def residual_iterations(scenario: Any, settings: Any, parts: list[Any], args: argparse.Namespace) -> list[dict]:
-    """Measurement 3: fit the residual network on the base-led states, then iterate."""
+    """Measurement 3: the shipped residual learner (``policy_iteration.residual``, margin
+    ``--residual-margin``) fitted on the base-led states, then iterated as training iterates."""
+    from dataclasses import replace
+
     import ray
 
-    from journeylab.agents.policy_iteration import RolloutPolicyIteration, StateBatch
+    from journeylab.agents.policy_iteration import RolloutPolicyIteration, StateBatch, collect
 
-    algo = RolloutPolicyIteration(scenario, settings, [64, 64])
+    residual = replace(settings, residual=True, keep_margin=args.residual_margin)
+    algo = RolloutPolicyIteration(scenario, residual, [64, 64])
     data = StateBatch.join(parts)
-    task = ray.remote(num_cpus=1)(_collect_residual)
+    task = ray.remote(num_cpus=1)(collect)
     size = args.residual_customers // args.residual_chunks
     rows = []
     for iteration in range(args.residual_iterations + 1):
-        mask = data.mask.copy()
-        mask[:, 0] = 0.0
-        targets = (data.advantages * settings.value_scale).astype(np.float32)
-        algo._fit(data.observations, mask, targets, args.updates if iteration == 0 else settings.updates)
+        mask, targets = algo._fitted(data)
+        algo._fit(data.observations, mask, targets, args.updates if iteration == 0 else residual.updates)
         if iteration == args.residual_iterations:
             break
         state = {k: v.detach().clone() for k, v in algo.module.state_dict().items()}
         cohort = DEPLOYED_COHORT + 100 + iteration
-        led = ray.get([task.remote(algo.scenario_json, settings, state, args.residual_margin, cohort, i * size, size) for i in range(args.residual_chunks)])  # fmt: skip
+        led = ray.get([task.remote(algo.scenario_json, residual, state, algo.hiddens, cohort, i * size, size) for i in range(args.residual_chunks)])  # fmt: skip
         gains, moved, states = [], 0, 0
         for batch in led:
-            choice = _residual_choice(
-                algo.module, batch, batch.base_actions, settings.value_scale, args.residual_margin
-            )
-            gains.append(_relative(batch)[np.arange(batch.size), choice].sum() / size / settings.state_share)
+            choice = _module_choice(algo.params, algo.module, batch)
+            gains.append(_relative(batch)[np.arange(batch.size), choice].sum() / size / residual.state_share)
             moved += int((choice != batch.base_actions).sum())
             states += batch.size
         rows.append({"network": iteration, "gain_per_customer_on_its_own_states": _interval(np.array(gains)), "share_of_states_deviating": round(moved / max(states, 1), 4)})  # fmt: skip
@@ -261,6 +224,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=3000)
     parser.add_argument("--chunks", type=int, default=12)
     parser.add_argument("--updates", type=int, default=3000, help="gradient steps per fit")
+    parser.add_argument("--keep-margin", type=float, default=0.5, help="the cloned learner's margin (measurement 2)")
     parser.add_argument("--residual-margin", type=float, default=0.3)
     parser.add_argument("--residual-iterations", type=int, default=6)
     parser.add_argument("--residual-customers", type=int, default=1500)
@@ -271,7 +235,7 @@ def main() -> None:
     config, scenario = load_experiment(experiments_dir() / f"{args.scenario}.yaml")
     connect(None, 2)
     algo: RolloutPolicyIteration = build_algorithm(config, scenario)
-    settings = replace(algo.settings, exploration=0.0)
+    settings = replace(algo.settings, exploration=0.0, residual=False, keep_margin=args.keep_margin)
     algo.settings = settings
     parts = _collect_chunks(algo, None, BASE_LED_COHORT, args.customers, args.chunks)
     per_chunk = args.customers // args.chunks

@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.diagnose_policy_iteration import held_out_gains
-from journeylab.agents.policy_iteration import IterationSettings, StateBatch
+from benchmarks.diagnose_policy_iteration import _module_choice, held_out_gains
+from journeylab.agents.policy import ObservationBatch, policy_from_spec
+from journeylab.agents.policy_iteration import IterationSettings, RolloutPolicyIteration, StateBatch
 from journeylab.envs.features import feature_spec
 from journeylab.envs.parameters import ScenarioParameters
+from journeylab.envs.population import Population
 from journeylab.envs.scenario import Scenario, load_scenario
 
 CHUNKS, STATES = 8, 600
@@ -52,3 +54,33 @@ def test_the_held_out_gain_is_zero_for_noise_and_finds_a_real_gain(signal: bool)
     else:
         # scored in sample the same fit shows +0.25 per state (measured); held out it is worth nothing
         assert abs(per_state) < 0.15 and at_zero["ci_low"] < 0.05
+
+
+def test_measurement_three_scores_the_shipped_residual_module_which_untrained_is_the_rules() -> None:
+    """The residual measurement decides with the training loop's module (``_module_choice``): before
+    any fit it is exactly the rules; fitted to a large gain for one action, it overrules them there."""
+    rules = "tuned_rules:onboarding_action=sms/service_notice,onboarding_every=5,cold_action=email/upsell_offer,cold_every=3"
+    scenario = load_scenario("telecom_retention", ["horizon_days=20"])
+    algo = RolloutPolicyIteration(scenario, IterationSettings(base=rules, residual=True, lr=3e-3), [64, 64])
+    numpy_rules = policy_from_spec(rules, algo.params, 0)
+    n = 400
+    population = Population(algo.params, n)
+    ids = np.arange(n, dtype=np.uint64)
+    population.start(np.arange(n), ids, np.zeros(n, np.uint64))
+    parts = []
+    for _ in range(10):
+        observations, mask = population.observe()
+        actions = numpy_rules.act(ObservationBatch(observations, mask, ids, population.today))
+        advantages = np.zeros(mask.shape, np.float32)
+        parts.append(StateBatch(observations.copy(), mask.astype(np.float32), advantages, actions))
+        population.step(actions)
+    batch = StateBatch.join(parts)
+    assert np.array_equal(_module_choice(algo.params, algo.module, batch), batch.base_actions)  # untrained: the rules
+    assert (batch.base_actions > 0).any() and (batch.base_actions == 0).any()
+    pays = algo.params.catalogue.index("web", "upsell_offer")
+    batch.advantages[:, pays] = 50.0  # far above the margin wherever it is allowed
+    mask, targets = algo._fitted(batch)
+    algo._fit(batch.observations, mask, targets, 300)
+    choice = _module_choice(algo.params, algo.module, batch)
+    allowed = batch.mask[:, pays] > 0
+    assert allowed.sum() > 100 and (choice[allowed] == pays).mean() > 0.95
