@@ -15,13 +15,14 @@ from tests.helpers import PRESETS, TINY_TRAINING
 TINY = [*TINY_TRAINING, "evaluation.every_iterations=1", "budget.minutes=5"]
 
 
-def test_every_preset_ships_a_policy_iteration_experiment_that_validates() -> None:
+def test_every_preset_ships_a_residual_policy_iteration_experiment_that_validates() -> None:
     shipped = sorted(path.stem for path in experiments_dir().glob("*.yaml"))
     assert shipped == sorted(PRESETS)
     for preset in PRESETS:
         config, scenario = load_experiment(experiments_dir() / f"{preset}.yaml")
         assert config.scenario == preset == scenario.name and config.name == f"{preset}_policy"
         assert config.algorithm == "policy_iteration" and config.policy_iteration.base == "tuned_rules"
+        assert config.policy_iteration.residual  # the learner that never lost a preset (docs/learning.md)
         ppo, _ = load_experiment(experiments_dir() / f"{preset}.yaml", ["algorithm=PPO"])
         assert ppo.algorithm == "PPO"
 
