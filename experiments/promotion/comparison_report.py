@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from journeylab.experiments.promotion import FORMATS
-from journeylab.experiments.promotion.comparison import Comparison, PolicyRun
+from journeylab.experiments.promotion.comparison import LOW_NOISE_NET_VALUE, Comparison, PolicyRun
 from journeylab.experiments.tracking import TrackedRun
 
 FIGURES = ("pareto.png", "survival.png", "channel_mix.png")
@@ -45,6 +45,15 @@ def _role(comparison: Comparison, policy: PolicyRun) -> str:
     return policy.kind + ("" if policy.deployable else " (simulation only)")
 
 
+def _expected_difference(comparison: Comparison, policy: PolicyRun) -> dict[str, str]:
+    """The paired difference on expected net value (what ``promote`` decides on by default), as a
+    cell, where every compared run holds it."""
+    if LOW_NOISE_NET_VALUE not in comparison.metrics():
+        return {}
+    cell = "—" if policy is comparison.reference else _signed(comparison.paired(policy, LOW_NOISE_NET_VALUE))
+    return {"Δ expected": cell}
+
+
 def rows(comparison: Comparison) -> list[dict[str, str]]:
     """One row of formatted cells per policy, in table order: every column (``--wide``, markdown, csv)."""
     out = []
@@ -59,6 +68,7 @@ def rows(comparison: Comparison) -> list[dict[str, str]]:
                 "Δ net value vs ref.": "—"
                 if is_reference
                 else _signed(comparison.paired(policy, "net_value_per_customer")),
+                **_expected_difference(comparison, policy),
                 "churn": _interval(values["churn_rate"], percent=True),
                 "Δ churn": "—" if is_reference else _signed(comparison.paired(policy, "churn_rate"), percent=True),
                 "opt-out": f"{comparison.values(policy, 'optout_rate').mean():.2%}",
@@ -79,20 +89,23 @@ def compact_rows(comparison: Comparison) -> list[dict[str, str]]:
     """The columns a strategist reads first, short enough for 120 columns: the reference is marked *."""
     out = []
     for policy, full in zip(comparison.policies, rows(comparison), strict=True):
-        label = policy.label if len(policy.label) <= 26 else policy.label[:25] + "…"
+        label = policy.label if len(policy.label) <= 23 else policy.label[:22] + "…"  # --wide: the whole label
         role = full["role"].replace(" (simulation only)", "†")
         out.append(
             {
                 "policy": label + (" *" if policy is comparison.reference else ""),
                 "role": role if len(role) <= 10 else role[:9] + "…",
                 "net value": f"{comparison.summary(policy, 'net_value_per_customer')['mean']:.2f}",
-                "Δ net value vs ref. [95% CI]": full["Δ net value vs ref."],
+                "Δ net value [95% CI]": full["Δ net value vs ref."],
                 "churn": f"{comparison.summary(policy, 'churn_rate')['mean']:.1%}",
                 "opt-out": f"{comparison.values(policy, 'optout_rate').mean():.1%}",
                 "contacts": f"{comparison.values(policy, 'contacts_per_customer').mean():.1f}",
-                "contact cost": full["contact cost / customer"],
             }
         )
+        if "Δ expected" in full:  # what promotion decides on; contact cost moves to --wide
+            out[-1]["Δ expected [95% CI]"] = full["Δ expected"]
+        else:
+            out[-1]["contact cost"] = full["contact cost / customer"]
     return out
 
 
@@ -151,12 +164,16 @@ def table_text(comparison: Comparison, wide: bool = False) -> str:
     columns = list(cells[0])
     widths = {c: max(len(c), *(len(r[c]) for r in cells)) for c in columns}
     title = [heading(comparison)] if wide else textwrap.wrap(heading(comparison), TABLE_WIDTH, break_on_hyphens=False)
-    lines = [*title, "  ".join(c.ljust(widths[c]) for c in columns)]
+    lines = [*title, "  ".join(c.ljust(widths[c]) for c in columns).rstrip()]
     lines += ["  ".join(r[c].ljust(widths[c]) for c in columns).rstrip() for r in cells]
     if not wide:
         lines.append(
             "* the reference; † simulation only; per customer over the horizon (--wide: every column and interval)"
         )
+        if any("Δ expected [95% CI]" in row for row in cells):
+            lines.append(
+                "Δ expected: the difference from expected daily outcomes (same mean, narrower interval); promote decides on it"
+            )
     lines += _elsewhere_lines(comparison)
     return "\n".join(lines)
 

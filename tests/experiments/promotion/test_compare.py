@@ -150,15 +150,24 @@ def test_the_table_fits_120_columns_and_wide_shows_every_column() -> None:
     rng = np.random.default_rng(4)
     base = rng.normal(100, 30, N)
     long_label = "batch_and_blast:period=14,promotion=email:upsell_offer"
-    comparison = _comparison(
-        _policy("tuned_rules", "baseline", base, np.ones(N)), _policy(long_label, "learned", base + 2, 3 * np.ones(N))
+    noisy = base - 25 + 30 * _standard(rng)  # the widest cells: "-25.00 [-26.31, -23.69]"
+    policies = (
+        _policy("tuned_rules", "baseline", base, np.ones(N)),
+        _policy(long_label, "learned", base + 2, 3 * np.ones(N), expected=base + 1),
+        _policy("wasteful_blast_of_every_message", "baseline", noisy, 30 * np.ones(N), expected=noisy),
     )
-    compact = render(comparison, "table")
+    compact = render(_comparison(*policies), "table")
     assert max(len(line) for line in compact.splitlines()) <= 120
-    assert "+2.00 [+2.00, +2.00]" in compact and "contact cost" in compact
-    wide = render(comparison, "table", wide=True)
+    assert "+2.00 [+2.00, +2.00]" in compact and "Δ expected [95% CI]" in compact and "+1.00 [+1.00, +1.00]" in compact
+    assert "promote decides on it" in compact and "contact cost" not in compact.split("\n\n")[0]
+    wide = render(_comparison(*policies), "table", wide=True)
     assert long_label in wide and "contact cost / customer" in wide and "revenue / customer" in wide
-    assert max(len(line) for line in wide.splitlines()) > 120
+    assert "Δ expected" in wide and max(len(line) for line in wide.splitlines()) > 120
+    del policies[1].outcomes.per_customer[LOW_NOISE_NET_VALUE]  # a run logged before expected outcomes
+    older = render(_comparison(*policies), "table")
+    assert (
+        "Δ expected" not in older and "contact cost" in older and max(len(line) for line in older.splitlines()) <= 120
+    )
 
 
 def test_the_pareto_points_are_paired_differences_with_their_own_intervals() -> None:
