@@ -135,6 +135,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     settings = [o for o in [*TINY_TRAINING, *TINY_POLICY_ITERATION] if not o.startswith("evaluation.customers")]
+    settings.append('scenario_overrides=["horizon_days=60"]')  # the default scenario's flow, in a third of its days
     assert main(["demo", "--customers", "300", *(a for o in settings for a in ("--set", o))]) == 0
     captured = capsys.readouterr()
     out = captured.out
