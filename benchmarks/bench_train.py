@@ -1,6 +1,7 @@
 """Training throughput: RLlib's stock EnvRunner against journeylab's BulkEnvRunner, in one run.
 
-Two figures per sampler, each in a fresh child process:
+Two figures per sampler, measured in two child processes (one samples with both samplers, one trains
+with both on one local Ray instance; Ray and RLlib start once each):
 
 - **sampling**: one env runner in the process (no Ray) calling ``sample(num_timesteps=8192)`` with
   the masked PPO module, ``customers_per_runner`` customers — sampled customer-steps/s per runner;
@@ -12,7 +13,8 @@ Two figures per sampler, each in a fresh child process:
 The ratio bulk/stock is reported for each. Both samplers produce identical episodes
 (tests/agents/test_bulk_env_runner.py), so the ratio is pure speed.
 
-Usage: ``python benchmarks/bench_train.py [--customers N] [--seconds S] [--iterations K] [--out PATH]``
+Usage: ``python benchmarks/bench_train.py [--customers N] [--seconds S] [--iterations K] [--train-batch B] [--out PATH]``
+(``--train-batch`` overrides the experiment's ``training.train_batch_size``, for a quick pass.)
 """
 
 from __future__ import annotations
@@ -33,14 +35,18 @@ EXPERIMENT = "telecom_retention"
 (rollout policy iteration reports its own speed in ``bench_learning``)."""
 
 
-def _config(sampler: str, customers: int, runners: int):
+SAMPLERS = ("stock", "bulk")
+
+
+def _config(sampler: str, customers: int, runners: int, train_batch: int | None = None):
     from journeylab.experiments.training.config import experiments_dir, load_experiment
     from journeylab.experiments.training.train import algorithm_config
 
-    config, scenario = load_experiment(
-        experiments_dir() / f"{EXPERIMENT}.yaml",
-        ["algorithm=PPO", f"sampler={sampler}", f"customers_per_runner={customers}", f"env_runners={runners}"],
-    )
+    overrides = ["algorithm=PPO", f"sampler={sampler}", f"customers_per_runner={customers}", f"env_runners={runners}"]
+    if train_batch is not None:
+        batch = f"training.train_batch_size={train_batch}"
+        overrides += [batch, f"training.minibatch_size={min(train_batch, 2048)}"]
+    config, scenario = load_experiment(experiments_dir() / f"{EXPERIMENT}.yaml", overrides)
     return algorithm_config(config, scenario)
 
 
@@ -63,14 +69,27 @@ def measure_sampling(sampler: str, customers: int, seconds: float) -> dict:
     return {"sampled_steps": steps, "seconds": elapsed, "sampled_steps_per_s": steps / elapsed}
 
 
-def measure_training(sampler: str, customers: int, iterations: int) -> dict:
+def measure_all_sampling(customers: int, seconds: float) -> dict:
+    """``measure_sampling`` for every sampler, one after the other in this process."""
+    return {sampler: measure_sampling(sampler, customers, seconds) for sampler in SAMPLERS}
+
+
+def measure_all_training(customers: int, iterations: int, train_batch: int | None) -> dict:
+    """``measure_training`` for every sampler on one local Ray instance."""
+    from journeylab.experiments.harness.ray_runtime import connect
+
+    connect()
+    return {sampler: measure_training(sampler, customers, iterations, train_batch) for sampler in SAMPLERS}
+
+
+def measure_training(sampler: str, customers: int, iterations: int, train_batch: int | None = None) -> dict:
     """PPO with one remote env runner: sampled and trained customer-steps/s over ``iterations``."""
     import time
 
     from journeylab.experiments.harness.ray_runtime import connect
 
     connect()
-    algo = _config(sampler, customers, 1).build_algo()
+    algo = _config(sampler, customers, 1, train_batch).build_algo()
     try:
         algo.train()  # warm-up iteration (runner start, first reset) not timed
         started = time.perf_counter()
@@ -103,18 +122,17 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=256, help="customers per env runner")
     parser.add_argument("--seconds", type=float, default=10.0, help="sampling time per sampler")
     parser.add_argument("--iterations", type=int, default=20, help="timed PPO iterations per sampler")
+    parser.add_argument("--train-batch", type=int, default=None, help="override training.train_batch_size")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_train.json")
     args = parser.parse_args()
     results: dict = {"experiment": EXPERIMENT, "customers_per_runner": args.customers, "machine": platform.machine()}
-    for sampler in ("stock", "bulk"):
-        results[sampler] = {
-            "sampling": run_in_child(
-                "benchmarks.bench_train", "measure_sampling", sampler, args.customers, args.seconds
-            ),
-            "training": run_in_child(
-                "benchmarks.bench_train", "measure_training", sampler, args.customers, args.iterations
-            ),
-        }
+    sampling = run_in_child("benchmarks.bench_train", "measure_all_sampling", args.customers, args.seconds)
+    training = run_in_child(
+        "benchmarks.bench_train", "measure_all_training", args.customers, args.iterations, args.train_batch
+    )
+    results["train_batch_size"] = args.train_batch or "the experiment's"
+    for sampler in SAMPLERS:
+        results[sampler] = {"sampling": sampling[sampler], "training": training[sampler]}
         print(sampler, json.dumps(results[sampler]), flush=True)
     results["ratio_bulk_over_stock"] = {
         "sampling": results["bulk"]["sampling"]["sampled_steps_per_s"]

@@ -53,6 +53,8 @@ def test_bench_train_quick_compares_stock_and_bulk(tmp_path: Path) -> None:
             "2",
             "--iterations",
             "2",
+            "--train-batch",
+            "4096",
             "--out",
             str(out),
         ],
