@@ -29,6 +29,7 @@ AFFINITY_BOUNDS = (np.float32(0.02), np.float32(5.0))
 _CUSTOMER_CONSTANTS = (
     "visit_rate",
     "purchase_rate",
+    "buys",
     "satisfaction_target",
     "base_hazard",
     "onboarding_hazard",
@@ -52,7 +53,8 @@ class HiddenState:
     contacts_made: np.ndarray  # (N,) int64: contacts so far; the n-th contact's response draw is keyed by n
     # Constants of each customer, drawn with it from its segment (saves daily per-segment lookups):
     visit_rate: np.ndarray  # (N,) P(organic visit) at intent 1
-    purchase_rate: np.ndarray  # (N,) P(purchase | visit)
+    purchase_rate: np.ndarray  # (N,) P(purchase | visit); 0 for a dormant customer
+    buys: np.ndarray  # (N,) 1, or 0 for a dormant customer (``Segment.dormant_share``): no conversion on a contact
     satisfaction_target: np.ndarray  # (N,) the segment's long-run satisfaction
     base_hazard: np.ndarray  # (N,) daily churn hazard before satisfaction, fatigue, protection
     onboarding_hazard: np.ndarray  # (N,) the same during onboarding
@@ -106,7 +108,8 @@ def draw_customers(
     """
     seg_p, ch_p = params.segments, params.channels
     n_channels = params.n_channels
-    draws = uniforms(keys, None, 8 + 2 * n_channels)
+    draws = uniforms(keys, None, 9 + 2 * n_channels)  # the last: dormant or not (a later slot, so
+    # adding it changed no earlier draw: ``random_streams.uniforms`` is counter-based)
     if segments is None:
         segment = np.searchsorted(seg_p.cumulative_share, draws[0], side="right")
         segment = np.minimum(segment, params.n_segments - 1)
@@ -117,14 +120,15 @@ def draw_customers(
     tenure = seg_p.tenure_low[segment] + (draws[3] * span).astype(np.int32)
     noise = (np.stack(draws[8 : 8 + n_channels]) - np.float32(0.5)) * SQRT12
     anchor = seg_p.affinity_prior[segment].T * np.exp(seg_p.affinity_dispersion[segment] * noise)
-    purchase_rate = seg_p.visit_rate[segment] * seg_p.purchase_rate[segment]
+    buys = (draws[8 + 2 * n_channels] >= seg_p.dormant_share[segment]).astype(np.float32)
+    purchase_rate = seg_p.visit_rate[segment] * seg_p.purchase_rate[segment] * buys
 
     record.clear_rows(rows)
     record.segment[rows] = segment
     record.value_tier[rows] = np.searchsorted(VALUE_TIER_BOUNDS, value, side="right")
     record.tenure[rows] = tenure
     record.onboarding_days[rows] = seg_p.onboarding_days[segment]
-    record.consent[:, rows] = np.stack(draws[8 + n_channels :]) < ch_p.consent_rate[:, None]
+    record.consent[:, rows] = np.stack(draws[8 + n_channels : 8 + 2 * n_channels]) < ch_p.consent_rate[:, None]
     record.last_purchase_day[rows] = _days_since_last(draws[6], purchase_rate, tenure)
     record.last_activity_day[rows] = _days_since_last(draws[7], seg_p.visit_rate[segment], tenure)
 
@@ -140,7 +144,8 @@ def draw_customers(
     hidden.protection[rows] = 1.0
     hidden.contacts_made[rows] = 0
     hidden.visit_rate[rows] = seg_p.visit_rate[segment]
-    hidden.purchase_rate[rows] = seg_p.purchase_rate[segment]
+    hidden.purchase_rate[rows] = seg_p.purchase_rate[segment] * buys
+    hidden.buys[rows] = buys
     hidden.satisfaction_target[rows] = seg_p.satisfaction[segment]
     hidden.base_hazard[rows] = seg_p.base_churn_hazard[segment]
     hidden.onboarding_hazard[rows] = seg_p.base_churn_hazard[segment] * seg_p.onboarding_churn_multiplier[segment]

@@ -8,14 +8,18 @@ Pure functions over arrays; the single-customer env and the vector env both call
    ``engage_rate[c] · affinity[c] · relevance[m, stage] · message_affinity[segment, m] ·
    exp(−fatigue_response[c] · fatigue[c])``;
    an engaged customer converts with probability ``conversion_rate[m] · contact_conversion[segment] ·
-   intent`` and spends
+   message_conversion[segment, m] · intent`` and spends
    ``value[m] · value multiplier · lognormal``; the discount is paid on conversion. A customer who
    does not engage unsubscribes with probability
    ``unsubscribe_rate[c] · (1 + unsubscribe_fatigue[c] · fatigue[c])``; an unsubscribe removes
-   consent on that channel for good. One uniform decides all three, so engagement and unsubscribe
-   are exclusive and conversion implies engagement.
+   consent on that channel for good; one who neither engages nor unsubscribes still converts with
+   probability ``unseen_conversion_rate[m]`` times the same multipliers (an offer redeemed without
+   being opened; 0 by default). A dormant customer (``dormant_share``) never converts. One uniform
+   decides all, so engagement and unsubscribe are exclusive, and without unseen conversions a
+   conversion implies engagement.
 2. **Organic behaviour.** Every living customer visits with probability
-   ``organic_visit_rate · intent`` and buys with ``organic_purchase_rate`` given a visit, with no
+   ``organic_visit_rate · intent`` and buys with ``organic_purchase_rate`` given a visit (0 if
+   dormant), with no
    contact at all — a contact's effect is incremental, as in Hillstrom's no-e-mail arm.
    Subscription revenue accrues daily.
 3. **Fatigue.** Every channel's fatigue decays by its half-life; a contact adds
@@ -177,10 +181,35 @@ def _response_probabilities(
     p_engage *= params.segments.message_affinity.reshape(-1)[record.segment[rows] * n_messages + msg]
     p_engage *= np.exp(-params.channels.fatigue_response[ch] * fatigue)
     np.clip(p_engage, 0.0, np.float32(params.scenario.dynamics.engage_cap), out=p_engage)
-    rate = params.messages.conversion_rate[msg] * params.segments.contact_conversion[record.segment[rows]]
-    p_convert = p_engage * np.clip(rate * hidden.intent[rows], 0.0, 1.0)
     p_unsub = params.channels.unsubscribe_rate[ch] * (1.0 + params.channels.unsubscribe_fatigue[ch] * fatigue)
-    return p_engage, p_convert, np.minimum(p_unsub, 1.0 - p_engage)
+    p_unsub = np.minimum(p_unsub, 1.0 - p_engage)
+    engaged_part, unseen_part = _conversion_parts(params, hidden, record, rows, msg, p_engage, p_unsub)
+    return p_engage, engaged_part + unseen_part, p_unsub
+
+
+def _conversion_parts(
+    params: ScenarioParameters,
+    hidden: HiddenState,
+    record: GoldenRecord,
+    rows: np.ndarray,
+    msg: np.ndarray,
+    p_engage: np.ndarray,
+    p_unsub: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(engage and convert), P(not engage, not unsubscribe, and convert): the customer's propensity
+    (segment × message multipliers, intent; 0 for a dormant customer) times the message's rate with
+    and without engagement."""
+    segment = record.segment[rows]
+    # (products in this order: a scenario without the newer multipliers draws exactly as before them)
+    propensity = params.segments.contact_conversion[segment]
+    per_message = params.segments.message_conversion.reshape(-1)[segment * params.messages.relevance.shape[0] + msg]
+    individual = hidden.intent[rows] * per_message * hidden.buys[rows]
+    rate = params.messages.conversion_rate[msg] * propensity
+    engaged_part = p_engage * np.clip(rate * individual, 0.0, 1.0)
+    unseen = params.messages.unseen_conversion_rate[msg]
+    if not unseen.any():
+        return engaged_part, np.zeros_like(engaged_part)
+    return engaged_part, (1.0 - p_engage - p_unsub) * np.clip(unseen * propensity * individual, 0.0, 1.0)
 
 
 def _respond(
@@ -192,20 +221,36 @@ def _respond(
     cell = ch * record.size + rows
     fatigue = hidden.fatigue.reshape(-1)[cell]
     p_engage, p_convert, p_unsub = _response_probabilities(params, hidden, record, rows, ch, msg, cell, fatigue)
+    engaged_part = p_convert if not params.messages.unseen_conversion_rate.any() else None
+    if engaged_part is None:
+        engaged_part, _ = _conversion_parts(params, hidden, record, rows, msg, p_engage, p_unsub)
     u, u_spend = draws.response(rows, hidden.contacts_made[rows])
     hidden.contacts_made[rows] += 1
-    converted = u < p_convert
+    # One uniform, laid out [engaged and converted | engaged | unseen and converted | nothing | unsubscribed]
+    converted = (u < engaged_part) | ((u >= p_engage) & (u < p_engage + (p_convert - engaged_part)))
     spend = np.zeros(rows.shape[0], np.float32)
     mean_value = params.messages.value[msg] * hidden.value[rows]
     if converted.any():
         hit = np.flatnonzero(converted)
         sigma = params.segments.order_value_sigma[record.segment[rows[hit]]]
-        shape = lognormal_mean_one(sigma, 1.0 - u[hit] / p_convert[hit], u_spend[hit])
-        spend[hit] = mean_value[hit] * shape
+        spend[hit] = mean_value[hit] * lognormal_mean_one(
+            sigma, _within(u, hit, engaged_part, p_engage, p_convert), u_spend[hit]
+        )
     unsubscribed = u >= 1.0 - p_unsub
     return _Contacts(
         rows, ch, cell, msg, u < p_engage, converted, unsubscribed, spend, p_convert, p_unsub, p_convert * mean_value
     )
+
+
+def _within(
+    u: np.ndarray, hit: np.ndarray, engaged_part: np.ndarray, p_engage: np.ndarray, p_convert: np.ndarray
+) -> np.ndarray:
+    """A uniform in (0, 1] for each converting contact: where ``u`` fell inside its conversion region."""
+    u, engaged_part, p_engage, p_convert = u[hit], engaged_part[hit], p_engage[hit], p_convert[hit]
+    engaged = u < engaged_part
+    offset = np.where(engaged, 0.0, p_engage)
+    width = np.where(engaged, engaged_part, p_convert - engaged_part)
+    return (1.0 - (u - offset) / width).astype(np.float32)
 
 
 def _organic(

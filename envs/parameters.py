@@ -48,6 +48,7 @@ class ChannelParameters:
 class MessageParameters:
     type_index: np.ndarray  # index into the catalogue's message types
     conversion_rate: np.ndarray
+    unseen_conversion_rate: np.ndarray
     value: np.ndarray
     discount_cost: np.ndarray
     relevance: np.ndarray  # (M, 3) by hidden stage
@@ -62,6 +63,7 @@ class MessageParameters:
         return cls(
             type_index=catalogue.message_type_index,
             conversion_rate=_column(items, "conversion_rate"),
+            unseen_conversion_rate=_column(items, "unseen_conversion_rate"),
             value=_column(items, "value"),
             discount_cost=_column(items, "discount_cost"),
             relevance=np.array([[m.relevance[s] for s in STAGES] for m in items], dtype=np.float32),  # type: ignore[index]
@@ -77,6 +79,8 @@ class SegmentParameters:
     cumulative_share: np.ndarray
     affinity_prior: np.ndarray  # (S, C)
     message_affinity: np.ndarray  # (S, M)
+    message_conversion: np.ndarray  # (S, M)
+    dormant_share: np.ndarray
     affinity_dispersion: np.ndarray
     value_sigma: np.ndarray
     lifetime_value: np.ndarray
@@ -104,6 +108,10 @@ class SegmentParameters:
             message_affinity=np.array(
                 [[s.message_affinity.get(m, 1.0) for m in scenario.messages] for s in items], dtype=np.float32
             ),
+            message_conversion=np.array(
+                [[s.message_conversion.get(m, 1.0) for m in scenario.messages] for s in items], dtype=np.float32
+            ),
+            dormant_share=_column(items, "dormant_share"),
             affinity_dispersion=_column(items, "affinity_dispersion"),
             value_sigma=_column(items, "value_sigma"),
             lifetime_value=_column(items, "lifetime_value"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from journeylab.agents.policy import ObservationBatch, Policy
 from journeylab.envs.dynamics import engage_probability
+from journeylab.envs.population import Population
 from journeylab.envs.record import NEVER
-from journeylab.experiments.harness.cohort import run_cohort
+from journeylab.experiments.harness.cohort import SEED_STRIDE, customer_seeds, run_cohort
 from tests.helpers import compile_scenario, start_population
 
 N = 20_000
@@ -237,3 +239,67 @@ def test_the_nth_contact_meets_the_same_response_whatever_the_day() -> None:
             outcome, _ = population.step(send)
         engaged.append(outcome.engaged)
     assert (engaged[0] == engaged[1]).mean() > 0.95
+
+
+def _first_contacts(result, seed: int) -> pd.DataFrame:
+    """Each customer's day-0 contact: row, segment, opened, converted on it (from the event log)."""
+    events = result.events.assign(row=result.events["customer_id"].astype(np.uint64).to_numpy().astype(np.int64) - seed * int(SEED_STRIDE))  # fmt: skip
+    today = events[events["day"] == 0]
+    contacted = today.loc[today["event"] == "contact", "row"].to_numpy()
+    opened = np.isin(contacted, today.loc[today["event"] == "open", "row"].to_numpy())
+    from_contact = (today["event"] == "conversion") & today["message"].notna()
+    converted = np.isin(contacted, today.loc[from_contact, "row"].to_numpy())
+    return pd.DataFrame({"row": contacted, "segment": result.segment_of[contacted], "opened": opened, "converted": converted})  # fmt: skip
+
+
+def test_an_offer_is_redeemed_without_being_opened_at_its_unseen_conversion_rate() -> None:
+    offer = "first_repeat_offer"
+    base = ["channels.email.unsubscribe_rate=0.0"]
+    plain = compile_scenario("retail_onboarding", base)
+    email = plain.catalogue.index("email", offer)
+    before = _first_contacts(run_cohort(plain, Always(plain, email), N, 1, seed=4, record_events=True), 4)
+    assert before["converted"][~before["opened"]].sum() == 0  # by default a conversion needs an open
+
+    params = compile_scenario("retail_onboarding", [*base, f"messages.{offer}.unseen_conversion_rate=0.3"])
+    after = _first_contacts(run_cohort(params, Always(params, email), N, 1, seed=4, record_events=True), 4)
+    unopened = after[~after["opened"]]
+    # P(convert | not opened) = 0.3 · contact_conversion[segment] · intent (mean 1 on day 0)
+    expected = 0.3 * np.array([params.segments.contact_conversion[s] for s in unopened["segment"]]).mean()
+    rate = unopened["converted"].mean()
+    assert abs(rate - expected) < 4 * np.sqrt(expected * (1 - expected) / len(unopened)) + 0.01, (rate, expected)
+    np.testing.assert_array_equal(after["opened"], before["opened"])  # engagement draws unchanged
+    assert after["converted"][after["opened"]].equals(before["converted"][before["opened"]])
+
+
+def test_a_segments_message_conversion_scales_only_its_own_conversions() -> None:
+    offer = "first_repeat_offer"
+    plain = compile_scenario("retail_onboarding")
+    email = plain.catalogue.index("email", offer)
+    before = _first_contacts(run_cohort(plain, Always(plain, email), N, 1, seed=5, record_events=True), 5)
+    params = compile_scenario("retail_onboarding", [f"segments.app_first.message_conversion.{offer}=0.0"])
+    after = _first_contacts(run_cohort(params, Always(params, email), N, 1, seed=5, record_events=True), 5)
+    app_first = list(params.scenario.segments).index("app_first")
+    mine = after["segment"].to_numpy() == app_first
+    assert before["converted"][mine].sum() >= 20 and after["converted"][mine].sum() == 0
+    np.testing.assert_array_equal(after["converted"][~mine], before["converted"][~mine])  # other segments untouched
+
+
+def test_dormant_customers_open_but_never_buy_and_leave_everyone_else_unchanged() -> None:
+    plain = compile_scenario("retail_onboarding")
+    params = compile_scenario("retail_onboarding", [f"segments.{s}.dormant_share=0.3" for s in plain.scenario.segments])
+    population = Population(params, N)
+    population.start(np.arange(N), customer_seeds(6, 0, N), np.zeros(N, np.uint64))  # run_cohort's customers
+    dormant = population.hidden.buys == 0
+    assert abs(dormant.mean() - 0.3) < 0.02
+    email = params.catalogue.index("email", "first_repeat_offer")
+    runs = [run_cohort(p, Always(p, email), N, 60, seed=6, record_events=True) for p in (plain, params)]
+    tables = []
+    for run in runs:
+        events = run.events.assign(row=run.events["customer_id"].astype(np.uint64).to_numpy().astype(np.int64) - 6 * int(SEED_STRIDE))  # fmt: skip
+        tables.append(events)
+    with_dormant = tables[1]
+    in_dormant = np.isin(with_dormant["row"].to_numpy(), np.flatnonzero(dormant))
+    assert (with_dormant["event"][in_dormant] == "conversion").sum() == 0
+    assert (with_dormant["event"][in_dormant] == "open").sum() > 100  # they still read messages
+    others = [t[~np.isin(t["row"].to_numpy(), np.flatnonzero(dormant))].reset_index(drop=True) for t in tables]
+    pd.testing.assert_frame_equal(others[0], others[1])  # a customer's draws do not depend on another's
