@@ -118,8 +118,8 @@ class Segment(StrictModel):
     dormant_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     """Share of the segment who never buy — neither organically nor on a contact — while they can
     still open messages: the zero-inflated part of purchase counts (Lambert, Technometrics 1992;
-    the Starbucks log: 0.8–4.1% of members by segment have no transaction in 30 days although the
-    rest buy on ~30% of days)."""
+    the Starbucks log: 0.8–4.1% of members by segment have no transaction in 30 days although
+    members buy 6.3–9.9 times each on average)."""
     affinity_dispersion: Annotated[float, Field(ge=0.0, le=2.0)] = 0.3
     """Spread of individual affinities around the prior (std of the log-multiplier)."""
     value_sigma: Annotated[float, Field(ge=0.0, le=3.0)] = 0.5

@@ -10,8 +10,11 @@ that it drives almost proportionally:
 | spend of organic purchases | ``segments.*.order_value`` (one factor for all) |
 | spread of log spend among buyers | ``segments.*.order_value_sigma`` (one shift for all) |
 | engagement per contact (or the excess visit hazard), per segment × message | ``segments.S.message_affinity.M`` |
-| a message's effect: the arm's excess conversion hazard; contact days over quiet days; attributed conversions per contact | ``messages.M.conversion_rate`` |
+| a message's effect: the arm's excess conversion hazard; contact days over quiet days; attributed conversions per contact (per opened contact when the log records opens) | ``messages.M.conversion_rate`` |
+| attributed conversions per unopened contact | ``messages.M.unseen_conversion_rate`` |
 | the same per segment | ``segments.S.contact_conversion`` (mean 1) |
+| attributed conversions per contact, per segment × message (a log with several segments) | ``segments.S.message_conversion.M`` (mean 1 per message) |
+| customers who never buy, where the others buy ≥ 3 times over the log | ``segments.S.dormant_share`` |
 | a message's excess spend, the same three ways | ``messages.M.value`` |
 | unsubscribes per contact, per channel | ``channels.C.unsubscribe_rate`` |
 | engagement's decline per recent contact, per channel | ``channels.C.fatigue_response`` |
@@ -67,7 +70,8 @@ ITERATIONS = 6
 SEED_BASE = 7_000_000
 """Cohort seeds of the replays: far from the seeds the simulator's own logs and evaluations use."""
 UPPER = {"contact_conversion": 10.0, "order_value_sigma": 3.0, "organic_visit_rate": 1.0, "organic_purchase_rate": 1.0, "message_affinity": 10.0, "conversion_rate": 1.0,
-         "unsubscribe_rate": 0.5, "base_churn_hazard": 0.5}  # fmt: skip
+         "unsubscribe_rate": 0.5, "base_churn_hazard": 0.5, "message_conversion": 10.0, "unseen_conversion_rate": 1.0,
+         "dormant_share": 0.95}  # fmt: skip
 """The scenario schema's bounds (``journeylab.envs.scenario``): a fitted value is clipped into them."""
 ABSENT = {
     "visit|open|click": "segments.*.organic_visit_rate: the log records no visits, opens or clicks",
@@ -75,8 +79,9 @@ ABSENT = {
     "messages.*.conversion_rate, value: the log records no conversions",
     "churn": "segments.*.base_churn_hazard: the log has no churn events",
     "unsubscribe": "channels.*.unsubscribe_rate: the log has no unsubscribe events",
-    "open|click": "channels.*.fatigue_response: the log has no open or click events, so engagement per contact and "
-    "its decline with recent contacts are not observed (message affinities are fitted from visits instead)",
+    "open|click": "channels.*.fatigue_response and messages.*.unseen_conversion_rate: the log has no open or click "
+    "events, so engagement per contact, its decline with recent contacts and conversions of unopened contacts are not "
+    "observed (message affinities are fitted from visits instead)",
 }
 """Parameters a log cannot inform when it does not record an event type at all."""
 UNIDENTIFIABLE = (
@@ -132,6 +137,8 @@ PER_KEY = {
     "conversion_uplift": ("messages", "conversion_rate"),
     "spend_uplift": ("messages", "value"),
     "unsubscribe": ("channels", "unsubscribe_rate"),
+    "unseen_conversion": ("messages", "unseen_conversion_rate"),
+    "dormant": ("segments", "dormant_share"),
     "fatigue": ("channels", "fatigue_response"),
 }
 """Statistic kind → (section, field) of the parameter it fits, for the segment, message or channel in the key."""
@@ -154,6 +161,8 @@ def _paths(key: Key, scenario: dict[str, Any]) -> list[tuple[str, ...]]:
         return [("segments", s, EVERY_SEGMENT[kind]) for s in scenario["segments"]]
     if kind == "engagement":
         return [("segments", s, "message_affinity", key[2]) for s in segments(key[1])]
+    if kind == "message_conversion":
+        return [("segments", s, "message_conversion", key[2]) for s in segments(key[1])]
     raise KeyError(key)
 
 
@@ -166,15 +175,16 @@ def _name(paths: list[tuple[str, ...]]) -> str:
 def full_document(scenario: Scenario) -> dict[str, Any]:
     """``scenario`` as a document listing every parameter the fit may move at its effective value.
 
-    A segment's ``message_affinity`` is 1 for every message it does not list (the schema's default,
+    A segment's ``message_affinity`` and ``message_conversion`` are 1 for every message it does not list (the schema's default,
     ``journeylab.envs.parameters``): written out, so that a fit starts from the value the simulator
     used, not from an absent key.
     """
     document = scenario.model_dump(mode="json")
     for segment in document["segments"].values():
-        affinity = segment.setdefault("message_affinity", {})
-        for message in document["messages"]:
-            affinity.setdefault(message, 1.0)
+        for table in ("message_affinity", "message_conversion"):
+            multipliers = segment.setdefault(table, {})
+            for message in document["messages"]:
+                multipliers.setdefault(message, 1.0)
     return document
 
 
@@ -190,7 +200,8 @@ def _set(document: dict[str, Any], path: tuple[str, ...], value: float) -> None:
     node = document
     for part in path[:-1]:
         node = node.setdefault(part, {})
-    bound = UPPER["message_affinity"] if "message_affinity" in path else UPPER.get(path[-1], np.inf)
+    table = next((t for t in ("message_affinity", "message_conversion") if t in path), path[-1])
+    bound = UPPER.get(table, np.inf)
     node[path[-1]] = float(min(max(value, 0.0), bound))
 
 
@@ -350,10 +361,15 @@ def fit(
         slopes.update(_slopes(document, keys, simulated))
         history.append(_update(document, keys, identified, simulated, slopes, steps))
         _normalise_conversion(document, keys, log)
+        _normalise_message_conversion(document, keys, log)
     base_document = full_document(base)
     parameters = [_parameter(key, base_document, document, identified[key], replicas, slopes.get(key)) for key in keys]
     document["name"] = f"{base.name}_calibrated"
     validate_scenario(document, "calibrated scenario")
+    if any(key[0] == "message_conversion" for key in keys):
+        unidentified.append(
+            "segments.*.contact_conversion (only its product with segments.*.message_conversion is identified; kept at base)"
+        )
     unidentified += list(UNIDENTIFIABLE)
     return Calibration(base, document, parameters, unidentified, observed, simulated, replicas, policy, history, replay, design)  # fmt: skip
 
@@ -375,12 +391,17 @@ def _update(
     """
     largest = 0.0
     level = _conversion_level(keys, observed, simulated)
+    per_message = _message_levels(keys, observed, simulated)
     slopes, steps = slopes if slopes is not None else {}, steps if steps is not None else {}
     for key in keys:
         sim = simulated.get(key)
         if sim is None:
             continue
-        target = observed[key].value / level if key[0] == "segment_conversion" else observed[key].value
+        target = observed[key].value
+        if key[0] == "segment_conversion":
+            target /= level
+        elif key[0] == "message_conversion":
+            target /= per_message.get(key[2], 1.0)
         target = max(target, 0.0)  # no effect in the log: the parameter goes to its bound, 0
         for path in _paths(key, document):
             old = _get(document, path)
@@ -420,6 +441,46 @@ def _conversion_level(keys: list[Key], observed: dict[Key, Statistic], simulated
     sim = sum(w * simulated[k].value for w, k in zip(weights, messages, strict=True))
     obs = sum(w * observed[k].value for w, k in zip(weights, messages, strict=True))
     return obs / sim if sim > 0 and obs > 0 else 1.0
+
+
+def _message_levels(
+    keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]
+) -> dict[str, float]:
+    """Per message, the correction its own rates make this round (observed / simulated conversions
+    over all segments): a segment's ``message_conversion`` moves only by what is left of it."""
+    sums: dict[str, list[float]] = {}
+    for key in keys:
+        if key[0] == "message_conversion" and key in simulated:
+            weight = observed[key].units
+            total = sums.setdefault(key[2], [0.0, 0.0])
+            total[0] += weight * observed[key].value
+            total[1] += weight * simulated[key].value
+    return {m: obs / sim for m, (obs, sim) in sums.items() if obs > 0 and sim > 0}
+
+
+def _normalise_message_conversion(document: dict[str, Any], keys: list[Key], log: CalibrationLog) -> None:
+    """Hold each message's contact-weighted mean ``message_conversion`` at 1, moving its
+    ``conversion_rate`` and ``unseen_conversion_rate`` the other way: only the products are identified."""
+    fitted: dict[str, list[str]] = {}
+    for key in keys:
+        if key[0] == "message_conversion":
+            fitted.setdefault(key[2], []).append(key[1])
+    if not fitted:
+        return
+    contacts = log.contacts()
+    sent = pd.crosstab(log.customers["segment"].to_numpy()[contacts["row"].to_numpy()], contacts["message"].to_numpy())
+    for message, segments in fitted.items():
+        weights = np.array([sent.at[s, message] if s in sent.index else 0 for s in segments], float)
+        paths = [("segments", s, "message_conversion", message) for s in segments]
+        values = np.array([_get(document, path) for path in paths])
+        mean = float((weights * values).sum() / weights.sum()) if weights.sum() > 0 else 0.0
+        if mean <= 0:
+            continue
+        for path, value in zip(paths, values, strict=True):
+            _set(document, path, value / mean)
+        for rate in ("conversion_rate", "unseen_conversion_rate"):
+            rate_path = ("messages", message, rate)
+            _set(document, rate_path, _get(document, rate_path) * mean)
 
 
 def _normalise_conversion(document: dict[str, Any], keys: list[Key], log: CalibrationLog) -> None:

@@ -232,7 +232,8 @@ def action_schedule(log: CalibrationLog, catalogue: ActionCatalogue) -> tuple[np
 
 
 def customer_summary(events: pd.DataFrame, customers: int, days: int) -> pd.DataFrame:
-    """Per customer (``row`` order): visited, converted, spend, contacts, unsubscribes, churned, days observed."""
+    """Per customer (``row`` order): visited, converted, conversions, spend, contacts, unsubscribes,
+    churned, days observed."""
     row, kind = events["row"].to_numpy(), events["event"].to_numpy()
 
     def count(mask: np.ndarray) -> np.ndarray:
@@ -240,6 +241,7 @@ def customer_summary(events: pd.DataFrame, customers: int, days: int) -> pd.Data
 
     visits = count(np.isin(kind, ("visit", "open", "click")))
     conversions = kind == "conversion"
+    converted = count(conversions)
     spend = np.bincount(row[conversions], weights=events["value"].to_numpy()[conversions], minlength=customers)
     churn = kind == "churn"
     observed = np.full(customers, days, np.int64)
@@ -247,7 +249,8 @@ def customer_summary(events: pd.DataFrame, customers: int, days: int) -> pd.Data
     return pd.DataFrame(
         {
             "visited": visits > 0,
-            "converted": count(conversions) > 0,
+            "converted": converted > 0,
+            "conversions": converted,
             "spend": spend,
             "contacts": count(kind == "contact"),
             "unsubscribes": count(kind == "unsubscribe"),

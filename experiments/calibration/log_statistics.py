@@ -174,7 +174,12 @@ def statistics(
     out = day_statistics(log, summary) if design == DAYS else arm_statistics(log, summary, counterfactual)
     segment = log.customers["segment"].to_numpy()
     if log.attributed and "conversion" in log.event_types:
-        out.update(attributed_statistics(contacts, segment))
+        attributed = attributed_statistics(contacts, segment, bool(RESPONSE_EVENTS & log.event_types))
+        if any(key[0] == "message_conversion" for key in attributed):  # it subsumes the per-segment level
+            out = {key: stat for key, stat in out.items() if key[0] != "segment_conversion"}
+        out.update(attributed)
+    if "conversion" in log.event_types:
+        out.update(dormant_statistics(summary, segment))
     if "churn" in log.event_types:
         churned, observed = summary["churned"].to_numpy(), summary["days_observed"].to_numpy()
         for s in distinct(segment):
@@ -217,25 +222,71 @@ def engagement_statistics(contacts: pd.DataFrame, segment_of: np.ndarray) -> dic
     return dict(sorted(counted.items()))  # by segment, then message: a stable order for reports
 
 
-def attributed_statistics(contacts: pd.DataFrame, segment_of: np.ndarray) -> dict[Key, Statistic]:
+def attributed_statistics(
+    contacts: pd.DataFrame, segment_of: np.ndarray, responses: bool = False
+) -> dict[Key, Statistic]:
     """A contact's effect from the conversions the log attributes to it (an offer's completions).
 
-    Per message: conversions per contact (``conversion_rate``) and attributed spend per contact
-    (``value``); per segment: conversions per contact over all messages (``contact_conversion``) —
-    binomial and mean MLEs. No control group and no organic baseline are needed: the log says
-    which purchases the contact caused.
+    Binomial and mean MLEs; no control group and no organic baseline are needed, since the log says
+    which purchases the contact caused:
+
+    - per message: attributed spend per contact (``value``) and conversions per contact
+      (``conversion_rate``) — with ``responses`` (the log records opens or clicks), conversions per
+      *opened* contact, and conversions per unopened contact (``unseen_conversion_rate``);
+    - per segment × message when the log has several segments: conversions per contact
+      (``message_conversion``, the segment's propensity for that message relative to the others);
+      with one segment, per segment over all messages (``contact_conversion``).
     """
     out: dict[Key, Statistic] = {}
     converted, spend = contacts["converted"].to_numpy(), contacts["spend"].to_numpy(float)
+    opened = contacts["engaged"].to_numpy(bool)
     message, segment = contacts["message"].to_numpy(), segment_of[contacts["row"].to_numpy()]
-    source = "conversions the log attributes to the message, per contact ({:,})"
+    source = "conversions the log attributes to the message, per {} ({:,})"
+
+    def per(members: np.ndarray, what: str = "contact") -> Statistic:
+        units = int(members.sum())
+        return rate_per(int(converted[members].sum()), float(units), units, source.format(what, units))
+
     for m in distinct(message):
         mine = message == m
-        out[("conversion_uplift", m)] = rate_per(int(converted[mine].sum()), float(mine.sum()), int(mine.sum()), source.format(int(mine.sum())))  # fmt: skip
-        out[("spend_uplift", m)] = mean_of(spend[mine], int(converted[mine].sum()), source.format(int(mine.sum())))
-    for s in distinct(segment):
+        out[("conversion_uplift", m)] = per(mine & opened, "opened contact") if responses else per(mine)
+        if responses:
+            out[("unseen_conversion", m)] = per(mine & ~opened, "unopened contact")
+        out[("spend_uplift", m)] = mean_of(spend[mine], int(converted[mine].sum()), source.format("contact", int(mine.sum())))  # fmt: skip
+    segments = distinct(segment)
+    for s in segments:
         mine = segment == s
-        out[("segment_conversion", s)] = rate_per(int(converted[mine].sum()), float(mine.sum()), int(mine.sum()), source.format(int(mine.sum())))  # fmt: skip
+        if len(segments) == 1:
+            out[("segment_conversion", s)] = per(mine)
+            continue
+        for m in distinct(message):
+            out[("message_conversion", s, m)] = per(mine & (message == m), "contact of the segment")
+    return out
+
+
+DORMANT_MIN_PURCHASES = 3.0
+"""Purchases per customer over the log above which its never-buying customers are read as dormant:
+a Poisson buyer expecting 3 is silent for the whole window with probability e⁻³ ≈ 5%, so the
+customers who never buy are then mostly a class of their own (a zero-inflated count, Lambert,
+Technometrics 1992); below it, rare buying explains them as well and nothing is identified."""
+
+
+def dormant_statistics(summary: pd.DataFrame, segment_of: np.ndarray) -> dict[Key, Statistic]:
+    """Share of each segment's customers with no conversion at all in the log (``dormant_share``)."""
+    out: dict[Key, Statistic] = {}
+    bought = summary["conversions"].to_numpy(float)
+    for s in distinct(segment_of):
+        mine = segment_of == s
+        never = bought[mine] == 0
+        n, per_customer = int(mine.sum()), float(bought[mine].mean()) if mine.any() else 0.0
+        share = float(never.mean()) if n else 0.0
+        if per_customer < DORMANT_MIN_PURCHASES:
+            why = f"no dormant class: customers buy {per_customer:.2f} times each over the log, too rarely to tell it from chance (need {DORMANT_MIN_PURCHASES:g})"  # fmt: skip
+            out[("dormant", s)] = Statistic(share, float("inf"), n, int(never.sum()), why)
+            continue
+        se = float(np.sqrt(max(share * (1 - share), 0.25 / n) / n))
+        source = f"customers with no conversion in the log ({int(never.sum()):,} of {n:,}), buying {per_customer:.1f} times each"  # fmt: skip
+        out[("dormant", s)] = Statistic(share, se, n, int(never.sum()), source)
     return out
 
 

@@ -292,3 +292,34 @@ def test_a_parameter_whose_statistic_flips_sign_settles_instead_of_bouncing() ->
     _update(document, [key], observed, {key: Statistic(-0.002, 0.005, 500, 100)}, {key: 0.5 / grown}, steps)
     proportional = 0.02 / (0.5 / grown)  # where the last known slope puts the observed value
     assert document["channels"]["email"]["fatigue_response"] == pytest.approx(max(proportional, settled / MAX_STEP))
+
+
+def test_unseen_conversions_segment_message_propensities_and_dormant_customers_are_recovered() -> None:
+    """The three parts of the customer model the Starbucks log needed (offers redeemed unopened,
+    a segment's propensity per offer, members who never buy), fitted from a log without controls
+    that the calibrated preset simulated: every one starts from its default and lands on the truth."""
+    truth, events, customers = _log("starbucks_offers", "random", 4000, 8)
+    offers = [m for m, message in truth.messages.items() if message.unseen_conversion_rate > 0]
+    assert offers and any(s.dormant_share > 0 for s in truth.segments.values())
+    defaults = [f"messages.{m}.unseen_conversion_rate=0" for m in truth.messages]
+    for name in truth.segments:
+        defaults += [f"segments.{name}.dormant_share=0"]
+        defaults += [f"segments.{name}.message_conversion.{m}=1" for m in truth.messages]
+    base = load_scenario("starbucks_offers", defaults)
+    calibration = fit(base, build_log(events, customers, truth), replicas=2, iterations=6)
+    fitted = {p.name: p for p in calibration.parameters}
+    document = full_document(truth)
+
+    def true_value(name: str) -> float:
+        node = document
+        for part in name.split("."):
+            node = node[part]
+        return float(node)
+
+    new = [p for name, p in fitted.items() if any(k in name for k in ("unseen_conversion", "message_conversion", "dormant"))]  # fmt: skip
+    assert len(new) >= len(offers) + 4 + 4 * len(offers)  # every offer, segment and segment x offer is identified
+    covered = [p.ci95[0] <= true_value(p.name) <= p.ci95[1] for p in new]
+    assert np.mean(covered) >= 0.8, [(p.name, p.value, p.ci95, true_value(p.name)) for p in new]
+    for p in new:
+        if "dormant" in p.name or "unseen" in p.name:
+            assert abs(p.value - true_value(p.name)) < 0.5 * true_value(p.name) + 0.02, (p.name, p.value)
