@@ -361,7 +361,7 @@ def fit(
         slopes.update(_slopes(document, keys, simulated))
         history.append(_update(document, keys, identified, simulated, slopes, steps))
         _normalise_conversion(document, keys, log)
-        _normalise_message_conversion(document, keys, log)
+        _normalise_message_conversion(document, keys, identified)
     base_document = full_document(base)
     parameters = [_parameter(key, base_document, document, identified[key], replicas, slopes.get(key)) for key in keys]
     document["name"] = f"{base.name}_calibrated"
@@ -458,19 +458,15 @@ def _message_levels(
     return {m: obs / sim for m, (obs, sim) in sums.items() if obs > 0 and sim > 0}
 
 
-def _normalise_message_conversion(document: dict[str, Any], keys: list[Key], log: CalibrationLog) -> None:
+def _normalise_message_conversion(document: dict[str, Any], keys: list[Key], observed: dict[Key, Statistic]) -> None:
     """Hold each message's contact-weighted mean ``message_conversion`` at 1, moving its
     ``conversion_rate`` and ``unseen_conversion_rate`` the other way: only the products are identified."""
     fitted: dict[str, list[str]] = {}
     for key in keys:
         if key[0] == "message_conversion":
             fitted.setdefault(key[2], []).append(key[1])
-    if not fitted:
-        return
-    contacts = log.contacts()
-    sent = pd.crosstab(log.customers["segment"].to_numpy()[contacts["row"].to_numpy()], contacts["message"].to_numpy())
     for message, segments in fitted.items():
-        weights = np.array([sent.at[s, message] if s in sent.index else 0 for s in segments], float)
+        weights = np.array([observed[("message_conversion", s, message)].units for s in segments], float)
         paths = [("segments", s, "message_conversion", message) for s in segments]
         values = np.array([_get(document, path) for path in paths])
         mean = float((weights * values).sum() / weights.sum()) if weights.sum() > 0 else 0.0
