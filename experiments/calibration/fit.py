@@ -302,6 +302,28 @@ def _as_recorded(events: pd.DataFrame, log: CalibrationLog) -> pd.DataFrame:
     return events
 
 
+def logged_selection(log: CalibrationLog) -> dict[str, Any]:
+    """How the logging policy chose whom to contact, when its propensities say it did: the number of
+    contacts carrying one and their range (empty when they are missing or all equal, as in a
+    randomised trial).
+
+    An exact replay puts such a policy's schedule on simulated customers who did not earn it, so
+    per-contact statistics (engagement, its decline with recent contacts, spend) differ from the
+    real log's at the true parameters. Weighting contacts by 1 / propensity does not repair it: it
+    targets the average over the policy's decision points, which the schedule shapes too
+    (``benchmarks/diagnose_replay_weighting.py`` measures both at the truth; docs/calibration.md).
+    Re-running the logging policy (``policy``) reproduces the selection instead.
+    """
+    contacts = log.events[log.events["event"] == "contact"]
+    if "propensity" not in contacts:
+        return {}
+    propensity = contacts["propensity"].to_numpy(float)
+    known = propensity[np.isfinite(propensity)]
+    if known.size == 0 or float(np.ptp(known)) <= 1e-12:
+        return {}
+    return {"contacts": int(known.size), "min": float(known.min()), "max": float(known.max())}
+
+
 def _replay_counts(replays: list[ReplayPolicy], logged: int) -> dict[str, Any]:
     """Contacts logged, sent, unsendable, stopped, and blocked by each base rule, per replica."""
     if not replays:
@@ -362,6 +384,8 @@ def fit(
         history.append(_update(document, keys, identified, simulated, slopes, steps))
         _normalise_conversion(document, keys, log)
         _normalise_message_conversion(document, keys, identified)
+    if replay and (selection := logged_selection(log)):
+        replay["selection"] = selection
     base_document = full_document(base)
     parameters = [_parameter(key, base_document, document, identified[key], replicas, slopes.get(key)) for key in keys]
     document["name"] = f"{base.name}_calibrated"

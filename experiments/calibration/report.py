@@ -104,7 +104,19 @@ def replay_lines(replay: dict[str, Any]) -> list[str]:
         f"{replay['unsendable']:,.0f} not sendable (the simulated customer had churned or unsubscribed), "
         f"{replay['stopped']:,.0f} skipped after a simulated purchase.",
         f"The base scenario's rules would have blocked: {blocked}.",
+        *(["", selection_warning(replay["selection"])] if "selection" in replay else []),
     ]
+
+
+def selection_warning(selection: dict[str, Any]) -> str:
+    """What an exact replay of a targeting policy's log can get wrong (``fit.logged_selection``)."""
+    return (
+        f"**Warning: the logging policy chose whom to contact** ({selection['contacts']:,} contacts carry propensities "
+        f"from {selection['min']:.3g} to {selection['max']:.3g}). An exact replay puts its schedule on simulated "
+        "customers who did not earn it, so engagement, fatigue and spend parameters may be biased; weighting by "
+        "1 / propensity does not repair that (docs/calibration.md). Re-run the logging policy in the fit "
+        "(`--policy`) when journeylab can run it."
+    )
 
 
 def markdown(calibration: Calibration, rows: list[dict[str, Any]], fit: dict[str, Any], header: str) -> str:

@@ -98,6 +98,10 @@ def calibrate_command(args: argparse.Namespace) -> int:
     outcome = calibrate(args.events, args.customers, load_scenario(args.base), options, mapping)
     _write(outcome, args)
     _print(outcome, args)
+    if selection := outcome.calibration.replay.get("selection"):
+        from journeylab.experiments.calibration.report import selection_warning
+
+        print(selection_warning(selection).replace("**", ""), file=sys.stderr)
     print(outcome.summary_line(), file=sys.stderr)
     return 0 if outcome.passed else EXIT_FIT_FAILED
 

@@ -323,3 +323,20 @@ def test_unseen_conversions_segment_message_propensities_and_dormant_customers_a
     for p in new:
         if "dormant" in p.name or "unseen" in p.name:
             assert abs(p.value - true_value(p.name)) < 0.5 * true_value(p.name) + 0.02, (p.name, p.value)
+
+
+def test_a_replayed_log_whose_policy_chose_whom_to_contact_is_flagged(tmp_path: Path, capsys) -> None:
+    """Logged propensities that vary mean the logging policy selected its customers: an exact replay
+    cannot reproduce that (``fit.logged_selection``), and the report and the terminal say so."""
+    scenario, events, customers = _log("retail_onboarding", "rule_journey", 300, 9)
+    contact = (events["event"] == "contact").to_numpy()
+    trial = events.assign(propensity=np.where(contact, 1 / 3, np.nan))  # a randomised trial's: no selection
+    assert "selection" not in fit(scenario, build_log(trial, customers, scenario), replicas=1, iterations=1).replay
+    targeted = events.assign(propensity=np.where(contact, np.where(np.arange(len(events)) % 3 == 0, 0.9, 0.1), np.nan))
+    log, table = _save(tmp_path / "log", targeted, customers)
+    argv = ["calibrate", log, "--customers", table, "--base", "retail_onboarding", "--out", str(tmp_path / "c.yaml"),
+            "--report", str(tmp_path / "report"), "--replicas", "1", "--iterations", "1", "--no-mlflow"]  # fmt: skip
+    assert main(argv) in (0, 3)
+    said = capsys.readouterr().err
+    assert "the logging policy chose whom to contact" in (tmp_path / "report" / "report.md").read_text()
+    assert "the logging policy chose whom to contact" in said and "propensities from 0.1 to 0.9" in said
