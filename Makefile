@@ -55,7 +55,7 @@ bench-learning: $(STAMP)  ## does learning win? every preset and variants, 10 mi
 
 STARBUCKS ?= ../shared/data/starbucks
 
-calibrate-starbucks: $(STAMP)  ## refit the starbucks_offers preset and its committed fidelity report from the Starbucks log (~4 min)
+calibrate-starbucks: $(STAMP)  ## refit the starbucks_offers preset and its committed fidelity report from the Starbucks log (~2 min)
 	$(VENV)/bin/journeylab data starbucks $(STARBUCKS) --out out/starbucks
 	$(VENV)/bin/journeylab calibrate out/starbucks/events.parquet --customers out/starbucks/customers.parquet \
 		--mapping configs/calibration/starbucks_mapping.yaml --base configs/calibration/starbucks_base.yaml \
