@@ -85,6 +85,17 @@ BAD_DOCUMENTS = [
         r"segments\.loyal\.message_affinity: \['bogus'\] are not messages",
     ),
     (
+        "segments.loyal.message_conversion",
+        {"bogus": 2.0},
+        r"segments\.loyal\.message_conversion: \['bogus'\] are not messages of the scenario \[.*'upsell_offer'",
+    ),
+    ("segments.loyal.dormant_share", 1.0, r"segments\.loyal\.dormant_share: Input should be less than 1"),
+    (
+        "messages.upsell_offer.unseen_conversion_rate",
+        1.5,
+        r"messages\.upsell_offer\.unseen_conversion_rate: Input should be less than or equal to 1",
+    ),
+    (
         "segments.loyal.initial_tenure_days",
         [10, 5],
         r"segments\.loyal.*initial_tenure_days: expected \[low, high\] with low <= high",
