@@ -1,7 +1,7 @@
 """Training throughput: RLlib's stock EnvRunner against journeylab's BulkEnvRunner, in one run.
 
-Two figures per sampler, measured in two child processes (one samples with both samplers, one trains
-with both on one local Ray instance; Ray and RLlib start once each):
+Two figures per sampler, measured in child processes (each sampler samples in its own; one trains
+with both on one local Ray instance, so Ray starts once):
 
 - **sampling**: one env runner in the process (no Ray) calling ``sample(num_timesteps=8192)`` with
   the masked PPO module, ``customers_per_runner`` customers — sampled customer-steps/s per runner;
@@ -69,11 +69,6 @@ def measure_sampling(sampler: str, customers: int, seconds: float) -> dict:
     return {"sampled_steps": steps, "seconds": elapsed, "sampled_steps_per_s": steps / elapsed}
 
 
-def measure_all_sampling(customers: int, seconds: float) -> dict:
-    """``measure_sampling`` for every sampler, one after the other in this process."""
-    return {sampler: measure_sampling(sampler, customers, seconds) for sampler in SAMPLERS}
-
-
 def measure_all_training(customers: int, iterations: int, train_batch: int | None) -> dict:
     """``measure_training`` for every sampler on one local Ray instance."""
     from journeylab.experiments.harness.ray_runtime import connect
@@ -126,7 +121,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_train.json")
     args = parser.parse_args()
     results: dict = {"experiment": EXPERIMENT, "customers_per_runner": args.customers, "machine": platform.machine()}
-    sampling = run_in_child("benchmarks.bench_train", "measure_all_sampling", args.customers, args.seconds)
+    # each sampler samples in a fresh process of its own: back to back in one process, bulk read
+    # 36,500 steps/s against 45,700 alone (ratio 3.4 against 4.7); the training shares one Ray instance
+    sampling = {s: run_in_child("benchmarks.bench_train", "measure_sampling", s, args.customers, args.seconds) for s in SAMPLERS}  # fmt: skip
     training = run_in_child(
         "benchmarks.bench_train", "measure_all_training", args.customers, args.iterations, args.train_batch
     )
