@@ -153,7 +153,8 @@ def response_probabilities(
     """
     ch, msg = params.catalogue.action_channel[action], params.catalogue.action_message[action]
     cell = ch * record.size + rows
-    return _response_probabilities(params, hidden, record, rows, ch, msg, cell, hidden.fatigue.reshape(-1)[cell])
+    p_engage, _, p_convert, p_unsub = _response_parts(params, hidden, record, rows, ch, msg, cell, hidden.fatigue.reshape(-1)[cell])  # fmt: skip
+    return p_engage, p_convert, p_unsub
 
 
 def engage_probability(
@@ -163,7 +164,7 @@ def engage_probability(
     return response_probabilities(params, hidden, record, rows, action)[0]
 
 
-def _response_probabilities(
+def _response_parts(
     params: ScenarioParameters,
     hidden: HiddenState,
     record: GoldenRecord,
@@ -172,7 +173,8 @@ def _response_probabilities(
     msg: np.ndarray,
     cell: np.ndarray,
     fatigue: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """P(engage), P(engage and convert), P(convert), P(unsubscribe)."""
     stage = hidden_stage(params, hidden, record, rows)
     n_messages = params.messages.relevance.shape[0]
     # Flat indices into the small (M, 3) and (S, M) tables: 1-D fancy indexing is the fast path.
@@ -184,7 +186,7 @@ def _response_probabilities(
     p_unsub = params.channels.unsubscribe_rate[ch] * (1.0 + params.channels.unsubscribe_fatigue[ch] * fatigue)
     p_unsub = np.minimum(p_unsub, 1.0 - p_engage)
     engaged_part, unseen_part = _conversion_parts(params, hidden, record, rows, msg, p_engage, p_unsub)
-    return p_engage, engaged_part + unseen_part, p_unsub
+    return p_engage, engaged_part, engaged_part + unseen_part, p_unsub
 
 
 def _conversion_parts(
@@ -220,10 +222,7 @@ def _respond(
     ch, msg = params.catalogue.action_channel[act], params.catalogue.action_message[act]
     cell = ch * record.size + rows
     fatigue = hidden.fatigue.reshape(-1)[cell]
-    p_engage, p_convert, p_unsub = _response_probabilities(params, hidden, record, rows, ch, msg, cell, fatigue)
-    engaged_part = p_convert if not params.messages.unseen_conversion_rate.any() else None
-    if engaged_part is None:
-        engaged_part, _ = _conversion_parts(params, hidden, record, rows, msg, p_engage, p_unsub)
+    p_engage, engaged_part, p_convert, p_unsub = _response_parts(params, hidden, record, rows, ch, msg, cell, fatigue)
     u, u_spend = draws.response(rows, hidden.contacts_made[rows])
     hidden.contacts_made[rows] += 1
     # One uniform, laid out [engaged and converted | engaged | unseen and converted | nothing | unsubscribed]
