@@ -37,6 +37,7 @@ identified.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -454,6 +455,14 @@ def _slopes(document: dict[str, Any], keys: list[Key], simulated: dict[Key, Stat
     return out
 
 
+def _pooled_ratio(keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]) -> float | None:
+    """Σ units · observed / Σ units · simulated over ``keys`` (the real log's units weigh both);
+    ``None`` unless both sums are positive."""
+    obs = sum(observed[k].units * observed[k].value for k in keys)
+    sim = sum(observed[k].units * simulated[k].value for k in keys)
+    return obs / sim if sim > 0 and obs > 0 else None
+
+
 def _conversion_level(keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]) -> float:
     """The correction the messages' conversion rates make this round (observed / simulated, pooled).
 
@@ -461,66 +470,66 @@ def _conversion_level(keys: list[Key], observed: dict[Key, Statistic], simulated
     segments are corrected only for what the messages' correction leaves (Gauss-Seidel): updating
     both by the full discrepancy would overshoot by its square."""
     messages = [k for k in keys if k[0] == "conversion_uplift" and k in simulated and simulated[k].value > 0]
-    weights = [observed[k].units for k in messages]
-    sim = sum(w * simulated[k].value for w, k in zip(weights, messages, strict=True))
-    obs = sum(w * observed[k].value for w, k in zip(weights, messages, strict=True))
-    return obs / sim if sim > 0 and obs > 0 else 1.0
+    return _pooled_ratio(messages, observed, simulated) or 1.0
 
 
 def _message_levels(
     keys: list[Key], observed: dict[Key, Statistic], simulated: dict[Key, Statistic]
 ) -> dict[str, float]:
     """Per message, the correction its own rates make this round (observed / simulated conversions
-    over all segments): a segment's ``message_conversion`` moves only by what is left of it."""
-    sums: dict[str, list[float]] = {}
+    over all segments): a segment's ``message_conversion`` moves only by what is left of it, as
+    ``_conversion_level`` does for ``contact_conversion``."""
+    by_message: dict[str, list[Key]] = {}
     for key in keys:
         if key[0] == "message_conversion" and key in simulated:
-            weight = observed[key].units
-            total = sums.setdefault(key[2], [0.0, 0.0])
-            total[0] += weight * observed[key].value
-            total[1] += weight * simulated[key].value
-    return {m: obs / sim for m, (obs, sim) in sums.items() if obs > 0 and sim > 0}
+            by_message.setdefault(key[2], []).append(key)
+    levels = {m: _pooled_ratio(group, observed, simulated) for m, group in by_message.items()}
+    return {m: level for m, level in levels.items() if level is not None}
+
+
+def _hold_mean_at_one(
+    document: dict[str, Any],
+    multipliers: Sequence[Sequence[tuple[str, ...]]],
+    weights: np.ndarray,
+    rates: Sequence[tuple[str, ...]],
+) -> None:
+    """Divide ``multipliers`` (each a group of paths holding one value) by their ``weights``-weighted
+    mean and multiply ``rates`` by it: where only a product is identified, its level sits in the rates."""
+    values = np.array([_get(document, paths[0]) for paths in multipliers])
+    mean = float((weights * values).sum() / weights.sum()) if weights.sum() > 0 else 0.0
+    if mean <= 0:
+        return
+    for paths, value in zip(multipliers, values, strict=True):
+        for path in paths:
+            _set(document, path, value / mean)
+    for path in rates:
+        _set(document, path, _get(document, path) * mean)
 
 
 def _normalise_message_conversion(document: dict[str, Any], keys: list[Key], observed: dict[Key, Statistic]) -> None:
     """Hold each message's contact-weighted mean ``message_conversion`` at 1, moving its
     ``conversion_rate`` and ``unseen_conversion_rate`` the other way: only the products are identified."""
-    fitted: dict[str, list[str]] = {}
+    by_message: dict[str, list[Key]] = {}
     for key in keys:
         if key[0] == "message_conversion":
-            fitted.setdefault(key[2], []).append(key[1])
-    for message, segments in fitted.items():
-        weights = np.array([observed[("message_conversion", s, message)].units for s in segments], float)
-        paths = [("segments", s, "message_conversion", message) for s in segments]
-        values = np.array([_get(document, path) for path in paths])
-        mean = float((weights * values).sum() / weights.sum()) if weights.sum() > 0 else 0.0
-        if mean <= 0:
-            continue
-        for path, value in zip(paths, values, strict=True):
-            _set(document, path, value / mean)
-        for rate in ("conversion_rate", "unseen_conversion_rate"):
-            rate_path = ("messages", message, rate)
-            _set(document, rate_path, _get(document, rate_path) * mean)
+            by_message.setdefault(key[2], []).append(key)
+    for message, group in by_message.items():
+        weights = np.array([observed[key].units for key in group], float)
+        rates = [("messages", message, "conversion_rate"), ("messages", message, "unseen_conversion_rate")]
+        _hold_mean_at_one(document, [_paths(key, document) for key in group], weights, rates)
 
 
 def _normalise_conversion(document: dict[str, Any], keys: list[Key], log: CalibrationLog) -> None:
     """Hold the contacted customers' mean ``contact_conversion`` at 1, moving the messages'
     ``conversion_rate`` the other way: only their product is identified."""
-    segments = [key[1] for key in keys if key[0] == "segment_conversion"]
+    segments = [key for key in keys if key[0] == "segment_conversion"]
     messages = [key[1] for key in keys if key[0] == "conversion_uplift"]
     if not segments or not messages:
         return
     contacted = log.customers[log.customers["arm"] != "none"]["segment"].value_counts()
-    weights = np.array([contacted.get(s, 0) for s in segments], float)
-    values = np.array([_get(document, _paths(("segment_conversion", s), document)[0]) for s in segments])
-    mean = float((weights * values).sum() / weights.sum()) if weights.sum() > 0 else 1.0
-    if mean <= 0:
-        return
-    for key_segment, value in zip(segments, values, strict=True):
-        for path in _paths(("segment_conversion", key_segment), document):
-            _set(document, path, value / mean)
-    for m in messages:
-        _set(document, ("messages", m, "conversion_rate"), _get(document, ("messages", m, "conversion_rate")) * mean)
+    weights = np.array([contacted.get(key[1], 0) for key in segments], float)
+    rates = [("messages", m, "conversion_rate") for m in messages]
+    _hold_mean_at_one(document, [_paths(key, document) for key in segments], weights, rates)
 
 
 MAX_STEP = 4.0

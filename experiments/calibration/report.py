@@ -108,10 +108,11 @@ def replay_lines(replay: dict[str, Any]) -> list[str]:
     ]
 
 
-def selection_warning(selection: dict[str, Any]) -> str:
-    """What an exact replay of a targeting policy's log can get wrong (``fit.logged_selection``)."""
+def selection_warning(selection: dict[str, Any], bold: str = "**") -> str:
+    """What an exact replay of a targeting policy's log can get wrong (``fit.logged_selection``);
+    ``bold`` marks its first words (markdown's ``**``; ``""`` on a terminal)."""
     return (
-        f"**Warning: the logging policy chose whom to contact** ({selection['contacts']:,} contacts carry propensities "
+        f"{bold}Warning: the logging policy chose whom to contact{bold} ({selection['contacts']:,} contacts carry propensities "
         f"from {selection['min']:.3g} to {selection['max']:.3g}). An exact replay puts its schedule on simulated "
         "customers who did not earn it, so engagement, fatigue and spend parameters may be biased; weighting by "
         "1 / propensity does not repair that (docs/calibration.md). Re-run the logging policy in the fit "

@@ -101,7 +101,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     if selection := outcome.calibration.replay.get("selection"):
         from journeylab.experiments.calibration.report import selection_warning
 
-        print(selection_warning(selection).replace("**", ""), file=sys.stderr)
+        print(selection_warning(selection, bold=""), file=sys.stderr)
     print(outcome.summary_line(), file=sys.stderr)
     return 0 if outcome.passed else EXIT_FIT_FAILED
 
