@@ -1,13 +1,16 @@
 """Decision-service speed: in-process decisions, batch decisions and HTTP under load, in one run.
 
-- **decide (batch 1)**: ``engine.decide(request)`` on a validated request — golden record,
-  contact rules, feature encoding, the ONNX policy, the choice and the response object — p50 / p99
-  over many calls; the reference is the ONNX model alone on one row (``artifact.logits``),
+- **decide (batch 1)**: ``engine.decide(request)`` on a validated request — contact rules and
+  features of ``journeylab.envs.one_customer``, the ONNX policy, the choice and the decision object —
+  p50 / p99 over many calls; the reference is the ONNX model alone on one row (``artifact.logits``),
   measured in the same run, so the ratio says what the simulator's code costs around the model.
-  Also reported: ``decide`` from a plain dict (pydantic validation included), and with
-  ``explain: true`` (occlusion: one more ONNX call over ~40 variants) as a ratio of the plain one.
+  Also reported: the same decision through the batch path (records, rules and features as arrays
+  of one, as ``decide`` ran before), the decision with its response dict (``to_dict``: what HTTP
+  sends), ``decide`` from a plain dict (pydantic validation included), and with ``explain: true``
+  (occlusion: one more ONNX call over ~40 variants) as a ratio of the plain one.
 - **decide_batch (10,000)**: the vectorised core on a batch's arrays, the whole call from
-  validated requests, and turning the batch into 10,000 response objects.
+  validated requests, turning the batch into 10,000 decision objects (their allowed and blocked
+  lists built on first read), into 10,000 response dicts, and into a columnar frame.
 - **HTTP**: ``journeylab serve`` (uvicorn, one process) on 127.0.0.1, driven by an asyncio client
   holding ``concurrency`` keep-alive connections: one ``/v1/decide`` per request and, for each
   decision, one ``/v1/outcomes``. Latency p50 / p99, requests/s, errors, and lost events: rows
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -41,6 +45,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SCENARIO = "telecom_retention"
+GOALS = {
+    "ratio_decide_over_model_p50": 3.0,
+    "decide_batch1_p99_us": 100.0,
+    "ratio_table_over_core": 2.0,
+}
+"""Issue 18's targets for the decision path (the p99 on an idle machine)."""
 
 
 def _artifact(folder: Path) -> Path:
@@ -113,6 +123,11 @@ def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
     cycle = iter(range(10**9))
     model = _timed(lambda: engine.artifact.logits(obs, mask), calls)
     decide = _timed(lambda: engine.decide(one[next(cycle) % 1000]), calls)
+    as_batch = _timed(
+        lambda: engine.decide_columns(request_columns([one[next(cycle) % 1000]], engine.vocabulary)).decision(0),
+        calls // 4,
+    )
+    with_dict = _timed(lambda: engine.decide(one[next(cycle) % 1000]).to_dict(), calls // 4)
     decide_dict = _timed(lambda: engine.decide(requests[next(cycle) % 1000]), calls // 4)
     explained = [engine.models.validate_request({**r, "explain": True}) for r in requests[:1000]]
     decide_explained = _timed(lambda: engine.decide(explained[next(cycle) % 1000]), calls // 4)
@@ -121,6 +136,7 @@ def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
     whole = _timed(lambda: engine.decide_batch(validated[:batch]), 20)
     decided = engine.decide_batch(validated[:batch])
     responses = _timed(decided.decisions, 5)
+    dicts = _timed(lambda: [d.to_dict() for d in decided.decisions()], 5)
     frame = _timed(decided.to_frame, 5)
     table, table_core = _from_table(engine, requests[:batch])
     return {
@@ -128,12 +144,19 @@ def in_process(artifact: Path, calls: int, batch: int) -> dict[str, Any]:
         "decide_batch1": decide,
         "decide_batch1_from_dict": decide_dict,
         "ratio_decide_over_model_p50": round(decide["p50_us"] / model["p50_us"], 2),
+        "decide_batch1_through_batch_path": as_batch,
+        "ratio_batch_path_over_decide_p50": round(as_batch["p50_us"] / decide["p50_us"], 2),
+        "decide_batch1_with_response_dict": with_dict,
+        "ratio_decide_with_dict_over_model_p50": round(with_dict["p50_us"] / model["p50_us"], 2),
         "decide_batch1_explained": decide_explained,
         "ratio_explained_over_plain_p50": round(decide_explained["p50_us"] / decide["p50_us"], 2),
         "batch": batch,
         "decide_batch_core_ms": round(core["p50_us"] / 1e3, 2),
         "decide_batch_from_validated_requests_ms": round(whole["p50_us"] / 1e3, 2),
         "batch_to_response_objects_ms": round(responses["p50_us"] / 1e3, 2),
+        "ratio_response_objects_over_core": round(responses["p50_us"] / core["p50_us"], 2),
+        "batch_to_response_dicts_ms": round(dicts["p50_us"] / 1e3, 2),
+        "ratio_response_dicts_over_core": round(dicts["p50_us"] / core["p50_us"], 2),
         "batch_to_frame_columnar_ms": round(frame["p50_us"] / 1e3, 2),
         "ratio_frame_over_core": round(frame["p50_us"] / core["p50_us"], 2),
         "per_decision_in_batch_us": round(core["p50_us"] / batch, 2),
@@ -305,7 +328,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         artifact = _artifact(folder)
-        results = {"scenario": SCENARIO, "machine": platform.machine(), "python": platform.python_version()}
+        results = {
+            "scenario": SCENARIO,
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "load_average_1min_at_start": round(os.getloadavg()[0], 2),
+            "goals": GOALS,
+        }
         results["in_process"] = in_process(artifact, args.calls, args.batch)
         print(json.dumps(results["in_process"], indent=2), flush=True)
         results["http"] = over_http(artifact, folder, args.requests, args.concurrency)

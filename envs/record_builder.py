@@ -182,7 +182,7 @@ def _record_of(customers: CustomerArrays, message_types: int, rules: ContactRule
         value_tier=customers.value_tier.astype(np.int64),
         tenure=customers.tenure.astype(np.int32),
         onboarding_days=customers.onboarding_days.astype(np.int32),
-        consent=customers.consent.astype(bool),
+        consent=customers.consent.astype(bool, order="C"),  # unsubscribes write through a flat view
         contact_days=never[: rules.channel_history * channels].reshape(rules.channel_history, channels, n),
         any_contact_days=rest[: rules.any_history],
         last_engaged_day=rest[rules.any_history : rules.any_history + channels],

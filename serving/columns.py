@@ -1,4 +1,5 @@
-"""Validated decision requests → the arrays ``journeylab.envs.record_builder`` turns into golden records.
+"""Validated decision requests → the arrays ``journeylab.envs.record_builder`` turns into golden records
+(a batch), or the scalars of ``journeylab.envs.one_customer`` (one request, the real-time path).
 
 A history item becomes a contact (engaged when opened, clicked or converted) and, when the outcome
 was ``unsubscribed``, an unsubscribe on its channel. Purchases are not read from the history: the
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from journeylab.envs.one_customer import OneCustomer
 from journeylab.envs.record import NEVER
 from journeylab.envs.record_builder import ActivityArrays, ContactArrays, CustomerArrays
 from journeylab.serving.requests import ENGAGED_OUTCOMES
@@ -105,3 +107,27 @@ def request_columns(requests: list[Any], vocabulary: Vocabulary) -> RequestColum
         [r.customer_id for r in requests], _customers(requests, vocabulary), contacts, activity,
         explain if explain.any() else None,
     )  # fmt: skip
+
+
+def one_customer(request: Any, vocabulary: Vocabulary) -> OneCustomer:
+    """One validated request as ``OneCustomer``: what ``request_columns`` makes of it, as scalars."""
+    channel, message_type = vocabulary.channel, vocabulary.message_type
+    contacts = [
+        (item.day, channel[item.channel], message_type[item.message], item.outcome in ENGAGED_OUTCOMES)
+        for item in request.history
+    ]
+    consent = request.consent
+    return OneCustomer(
+        today=request.today,
+        segment=vocabulary.segment[request.segment],
+        value_tier=request.value_tier,
+        tenure=request.tenure_days,
+        onboarding_days=request.onboarding_days,
+        consent=[consent[c] for c in channel],
+        last_purchase_day=_day_or_never(request.last_purchase_day),
+        last_activity_day=_day_or_never(request.last_activity_day),
+        purchases_ewm=float(np.float32(request.purchase_frequency)),
+        spend_ewm=float(np.float32(request.spend)),
+        contacts=contacts,
+        unsubscribed=[channel[item.channel] for item in request.history if item.outcome == "unsubscribed"],
+    )

@@ -5,7 +5,9 @@ action catalogue and contact rules from the manifest, and checks that ``journeyl
 exactly the manifest's feature spec. A decision then runs the simulator's own code:
 
 request → ``journeylab.envs.record_builder`` golden record → ``journeylab.envs.rules`` checks → ``journeylab.envs.features``
-observation → the ONNX policy's masked logits → the best allowed action.
+observation → the ONNX policy's masked logits → the best allowed action. One request (``decide``)
+takes ``journeylab.envs.one_customer``, the same rules and features computed with Python scalars
+(tested equal bit for bit), because ~150 numpy calls on arrays of one cost far more than the model.
 
 Masked actions get −∞ before the choice, so a blocked action is never returned whatever the model
 prefers. Greedy by default; with ``epsilon`` > 0 a uniformly random allowed action replaces the
@@ -16,8 +18,10 @@ pydantic only.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +29,23 @@ import numpy as np
 
 from journeylab.envs.catalogue import ActionCatalogue
 from journeylab.envs.features import encode, feature_spec
+from journeylab.envs.one_customer import OneCustomerView
 from journeylab.envs.record import GoldenRecord
 from journeylab.envs.record_builder import build_record
 from journeylab.envs.rules import RULE_NAMES, ContactRules, mask_from_channels, rule_passes
 from journeylab.envs.scenario import Scenario
 from journeylab.serving.artifact import ArtifactError, PolicyArtifact
-from journeylab.serving.columns import RequestColumns, Vocabulary, request_columns
+from journeylab.serving.columns import RequestColumns, Vocabulary, one_customer, request_columns
 from journeylab.serving.explanations import FeatureGroups, explain
 from journeylab.serving.requests import DecisionRequestBase, RequestModels
 
 
 @dataclass(frozen=True)
 class Decision:
-    """One decision: the action (channel and message, or none), why, and how it was chosen."""
+    """One decision: the action (channel and message, or none), why, and how it was chosen.
+
+    ``allowed`` and ``blocked`` are built on first read from the scores and rule verdicts the
+    decision keeps, so a caller that only needs the action does not pay for them."""
 
     decision_id: str
     customer_id: str
@@ -48,10 +56,6 @@ class Decision:
     propensity: float
     explored: bool
     model: dict[str, str]
-    allowed: list[dict[str, Any]]
-    """Every allowed action with its score: the policy's probability of choosing it."""
-    blocked: list[dict[str, Any]]
-    """Every blocked action with the contact rules that block it."""
     explanation: list[dict[str, Any]] | None = None
     """On request: the features that moved the chosen action's score most (``journeylab.serving.explanations``)."""
     arm: str | None = None
@@ -60,6 +64,42 @@ class Decision:
     """(F,) what the policy saw: logged as the decision's context (``journeylab.serving.contexts``)."""
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
     """(A,) the actions the rules allowed: logged with the context."""
+    probabilities: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """(A,) the policy's probability of each action, 0 where blocked (or ``logits`` to derive them from)."""
+    logits: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """(A,) the policy's logits, −∞ where blocked."""
+    rule_passes: Any = field(default=None, repr=False, compare=False)
+    """(R, C) each rule's verdict per channel, rules in ``RULE_NAMES`` order."""
+    engine: DecisionEngine | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def scores(self) -> np.ndarray:
+        """(A,) the policy's probability of each action, 0 where blocked."""
+        if self.probabilities is not None:
+            return self.probabilities
+        if self.logits is None:
+            raise ValueError("this decision keeps neither probabilities nor logits")
+        scores = np.exp(self.logits - self.logits.max())
+        return scores / scores.sum()
+
+    @cached_property
+    def allowed(self) -> list[dict[str, Any]]:
+        """Every allowed action with its score: the policy's probability of choosing it."""
+        engine, scores = self._engine(), self.scores
+        assert self.mask is not None
+        return [engine.scored(a, float(scores[a])) for a in np.flatnonzero(self.mask).tolist()]
+
+    @cached_property
+    def blocked(self) -> list[dict[str, Any]]:
+        """Every blocked action with the contact rules that block it."""
+        engine = self._engine()
+        assert self.mask is not None
+        return [engine.blocked(a, self.rule_passes) for a in np.flatnonzero(~self.mask).tolist()]
+
+    def _engine(self) -> DecisionEngine:
+        if self.engine is None:
+            raise ValueError("this decision keeps no engine: its allowed and blocked actions are unknown")
+        return self.engine
 
     def to_dict(self) -> dict[str, Any]:
         answer = {
@@ -102,7 +142,6 @@ class DecisionBatch:
     def decision(self, i: int) -> Decision:
         engine, action = self.engine, int(self.action[i])
         channel, message = engine.actions[action]
-        allowed = np.flatnonzero(self.mask[i])
         return Decision(
             decision_id=f"{self.id_prefix}{i:08x}",
             customer_id=self.columns.customer_id[i],
@@ -113,11 +152,12 @@ class DecisionBatch:
             propensity=float(self.propensity[i]),
             explored=bool(self.explored[i]),
             model=engine.model,
-            allowed=[engine.scored(a, float(self.scores[i, a])) for a in allowed.tolist()],
-            blocked=[engine.blocked(a, self.rule_passes[:, :, i]) for a in np.flatnonzero(~self.mask[i]).tolist()],
             explanation=self._explanation(i, action),
             observation=None if self.observations is None else self.observations[i],
             mask=self.mask[i],
+            probabilities=self.scores[i],
+            rule_passes=self.rule_passes[:, :, i],
+            engine=engine,
         )
 
     def _explanation(self, i: int, action: int) -> list[dict[str, Any]] | None:
@@ -163,6 +203,11 @@ class DecisionEngine:
             for c, m in zip(self.catalogue.action_channel[1:], self.catalogue.action_message[1:], strict=True)
         ]
         self.rng = np.random.default_rng(seed)
+        self.view = OneCustomerView(
+            self.rules, len(self.catalogue.channels), len(self.catalogue.type_names), self.segments
+        )
+        self._masks: dict[tuple[bool, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._id_prefix, self._decisions = uuid.uuid4().hex[:16], itertools.count()
         self.feature_groups = FeatureGroups.from_spec(manifest["features"])
         example = request_columns([self.models.validate_request(self.example_request())], self.vocabulary)
         self.reference_observation = self.observe(example)[0][0].copy()
@@ -180,14 +225,14 @@ class DecisionEngine:
         channel, message = self.actions[action]
         return {"channel": channel, "message": message, "score": score}
 
-    def blocked(self, action: int, passes: np.ndarray) -> dict[str, Any]:
-        """``passes``: (R, C) rule verdicts of one customer."""
+    def blocked(self, action: int, passes: Any) -> dict[str, Any]:
+        """``passes``: (R, C) rule verdicts of one customer (an array, or a list of per-rule lists)."""
         channel, message = self.actions[action]
-        column = passes[:, self.catalogue.action_channel[action]]
+        column = self.catalogue.action_channel[action]
         return {
             "channel": channel,
             "message": message,
-            "rules": [n for n, ok in zip(RULE_NAMES, column, strict=True) if not ok],
+            "rules": [n for n, verdicts in zip(RULE_NAMES, passes, strict=True) if not verdicts[column]],
         }
 
     def explain(self, observation: np.ndarray, mask: np.ndarray, action: int) -> list[dict[str, Any]]:
@@ -197,10 +242,53 @@ class DecisionEngine:
     # -- deciding -----------------------------------------------------------------------------
 
     def decide(self, request: DecisionRequestBase | dict[str, Any]) -> Decision:
-        """The decision for one request (a validated model or a dict, validated here)."""
-        return self.decide_columns(request_columns([self.models.validate_request(request)], self.vocabulary)).decision(
-            0
+        """The decision for one request (a validated model or a dict, validated here).
+
+        The real-time path: the rules and features of ``journeylab.envs.one_customer`` (scalars,
+        equal to the batch path's bit for bit), one ONNX call, the same choice as a batch of one."""
+        request = self.models.validate_request(request)
+        customer = one_customer(request, self.vocabulary)
+        values, allowed_channels, passes = self.view.observe(customer)
+        observation = np.array([values], np.float32)
+        mask, mask_feed = self._action_mask(allowed_channels)
+        logits = np.where(mask, self.artifact.logits(observation, mask_feed)[0], -np.inf)
+        action, propensity, explored = self._choose_one(logits, mask)
+        channel, message = self.actions[action]
+        return Decision(
+            decision_id=self._decision_id(),
+            customer_id=request.customer_id,
+            day=customer.today,
+            channel=channel,
+            message=message,
+            action_index=action,
+            propensity=propensity,
+            explored=explored,
+            model=self.model,
+            explanation=self.explain(observation[0], mask, action) if request.explain else None,
+            observation=observation[0],
+            mask=mask,
+            logits=logits,
+            rule_passes=passes,
+            engine=self,
         )
+
+    def _decision_id(self) -> str:
+        """A fresh 24-hex-digit id, ``decide_batch``'s format: this engine's random prefix and a count."""
+        count = next(self._decisions)
+        if count >= 1 << 32:  # the count has 8 hex digits: start a new prefix
+            self._id_prefix, self._decisions = uuid.uuid4().hex[:16], itertools.count(1)
+            count = 0
+        return f"{self._id_prefix}{count:08x}"
+
+    def _action_mask(self, allowed_channels: list[bool]) -> tuple[np.ndarray, np.ndarray]:
+        """(A,) bool action mask and its (1, A) float32 model input, for channels allowed (cached: 2^C of them)."""
+        key = tuple(allowed_channels)
+        masks = self._masks.get(key)
+        if masks is None:
+            mask = mask_from_channels(np.array(key, bool)[:, None], self.catalogue)[0].copy()
+            mask.flags.writeable = False
+            masks = self._masks[key] = (mask, mask[None].astype(np.float32))
+        return masks
 
     def decide_batch(self, requests: Any) -> DecisionBatch:
         """Decisions for a sequence of requests (models or dicts), or a pandas DataFrame of them."""
@@ -258,6 +346,13 @@ class DecisionEngine:
         action = np.where(explored, uniform, greedy)
         propensity = (1.0 - self.epsilon) * (action == greedy) + self.epsilon / count
         return action, propensity, explored
+
+    def _choose_one(self, logits: np.ndarray, mask: np.ndarray) -> tuple[int, float, bool]:
+        """``_choose`` for one customer's (A,) logits: the same draws as a batch of one."""
+        if self.epsilon == 0.0:
+            return int(logits.argmax()), 1.0, False
+        action, propensity, explored = self._choose(logits[None], mask[None])
+        return int(action[0]), float(propensity[0]), bool(explored[0])
 
     def _choose(self, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         greedy = logits.argmax(axis=1)

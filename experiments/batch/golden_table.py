@@ -107,11 +107,13 @@ def _days_or_never(frame: pd.DataFrame, column: str, today: int) -> np.ndarray:
 
 def segment_codes(frame: pd.DataFrame, scenario: Scenario) -> np.ndarray:
     names = list(scenario.segments)
-    codes = pd.Categorical(frame["segment"], categories=names).codes  # -1: not one of them
+    values, found = pd.factorize(frame["segment"])  # a few distinct values: look each up once
+    index = np.array([names.index(v) if v in names else -1 for v in found] + [-1], np.int64)
+    codes = index[values]  # -1: not one of them, or null (factorize's -1 reads the last entry)
     bad = codes < 0
     if bad.any():
         raise _bad(frame, bad, "segment", f"one of the scenario's segments {names}")
-    return codes.astype(np.int64)
+    return codes
 
 
 def consent(frame: pd.DataFrame, scenario: Scenario) -> np.ndarray:

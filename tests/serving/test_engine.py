@@ -140,6 +140,9 @@ def test_decide_batch_equals_one_by_one_and_accepts_a_dataframe(artifact: Path) 
     assert [d.action_index for d in batch] == [d.action_index for d in one_by_one]
     assert [d.allowed for d in batch] == [d.allowed for d in one_by_one]
     assert [d.blocked for d in batch] == [d.blocked for d in one_by_one]
+    # the real-time path (envs/one_customer) saw exactly what the batch path saw
+    assert [d.observation.tobytes() for d in batch] == [d.observation.tobytes() for d in one_by_one]
+    assert [d.mask.tolist() for d in batch] == [d.mask.tolist() for d in one_by_one]
     flat = [
         {**{k: v for k, v in r.items() if k != "consent"}, **{f"consent_{c}": v for c, v in r["consent"].items()}}
         for r in requests
@@ -147,6 +150,19 @@ def test_decide_batch_equals_one_by_one_and_accepts_a_dataframe(artifact: Path) 
     frame = engine.decide_batch(pd.DataFrame(flat)).to_frame()
     assert frame["action_index"].tolist() == [d.action_index for d in batch]
     assert frame["customer_id"].tolist() == [r["customer_id"] for r in requests]
+
+
+def test_an_exploring_decision_is_the_same_alone_as_in_a_batch_of_one(artifact: Path) -> None:
+    """Same seed, same draws: ``decide`` explores exactly as ``decide_batch`` of one request would."""
+    _, _, requests, _ = _requests_from_simulation(SCENARIO, [], 60, 20)
+    alone, batched = (DecisionEngine.load(artifact, epsilon=0.5, seed=4) for _ in range(2))
+    one = [alone.decide(r) for r in requests]
+    batch = [batched.decide_batch([r]).decision(0) for r in requests]
+    chosen = [(d.action_index, d.propensity, d.explored) for d in one]
+    assert chosen == [(d.action_index, d.propensity, d.explored) for d in batch]
+    assert 0 < sum(d.explored for d in one) < len(one)
+    ids = [d.decision_id for d in one]
+    assert len(set(ids)) == len(ids) and {len(i) for i in ids} == {24}
 
 
 def test_the_columnar_frame_equals_one_built_from_response_objects(artifact: Path) -> None:
