@@ -16,9 +16,9 @@ from journeylab.envs.record import GoldenRecord
 from journeylab.envs.rules import ContactRules, channel_mask
 
 try:  # the ufunc np.clip ends in: np.clip's Python wrappers cost ~2 µs a call, which batch-1 serving feels
-    from numpy._core.umath import clip as _clip  # type: ignore[attr-defined]
+    from numpy._core.umath import clip as clip_ufunc  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - numpy 1.x
-    _clip = np.clip  # type: ignore[assignment]
+    clip_ufunc = np.clip  # type: ignore[assignment]
 
 DAYS_CAP = 90.0
 """Day counts saturate at one quarter: past that, recency no longer separates customers."""
@@ -87,12 +87,12 @@ def feature_spec(catalogue: ActionCatalogue, segments: list[str]) -> FeatureSpec
 
 def _scaled_days(today: np.ndarray, last: np.ndarray, out: np.ndarray) -> None:
     np.subtract(today, last, out=out, casting="unsafe")
-    _clip(out, 0.0, DAYS_CAP, out=out)  # two scalar bounds: numpy's fast path
+    clip_ufunc(out, 0.0, DAYS_CAP, out=out)  # two scalar bounds: numpy's fast path
     out *= np.float32(1.0 / DAYS_CAP)
 
 
 def _scaled_count(count: np.ndarray, out: np.ndarray) -> None:
-    _clip(count, 0.0, COUNT_CAP, out=out)
+    clip_ufunc(count, 0.0, COUNT_CAP, out=out)
     out *= np.float32(1.0 / COUNT_CAP)
 
 
@@ -117,13 +117,13 @@ def encode(
     row = segments
     block[row] = record.value_tier
     block[row] *= np.float32(0.5)
-    _clip(record.tenure, 0, TENURE_CAP, out=block[row + 1], casting="unsafe")
+    clip_ufunc(record.tenure, 0, TENURE_CAP, out=block[row + 1], casting="unsafe")
     block[row + 1] *= np.float32(1.0 / TENURE_CAP)
     block[row + 2] = record.tenure < record.onboarding_days
     _scaled_days(today, record.last_purchase_day, block[row + 3])
     _scaled_days(today, record.last_activity_day, block[row + 4])
     _scaled_count(record.purchases_ewm, block[row + 5])
-    _clip(record.spend_ewm, 0.0, SPEND_CAP, out=block[row + 6])
+    clip_ufunc(record.spend_ewm, 0.0, SPEND_CAP, out=block[row + 6])
     block[row + 6] *= np.float32(1.0 / SPEND_CAP)
     _scaled_days(today, record.any_contact_days[0], block[row + 7])
     row += 8

@@ -2,17 +2,19 @@
 ``record_builder`` → ``rules`` → ``features``.
 
 Real-time serving decides for one customer per call. The vectorised path issues ~150 numpy calls
-for that customer (records, rules, features), each ~1 µs of overhead around a few bytes of work:
-540 µs against 32 µs for the ONNX model (stop 27's breakdown in ``benchmarks/bench_serving.py``).
-Here the same quantities are computed with Python scalars and one numpy call for the decay
-factors, so deciding costs a small multiple of the model.
+for that customer (records, rules, features), each ~1 µs of overhead around a few bytes of work: a
+decision took 172 µs that way against 25 µs this way and 6.7 µs for the ONNX model alone
+(p50, ``benchmarks/results/bench_serving.json``).
+Here the contacts are replayed and the rules checked with Python scalars, and the observation is
+one vector of raw values (day counts, counts, flags) clipped and scaled by three numpy calls, so
+deciding costs a small multiple of the model.
 
 It is a twin, so it is held to the original: ``tests/envs/test_one_customer.py`` checks, on
 thousands of random customers under every preset's rules, that the verdicts and the float32
 observation equal ``rule_passes`` and ``encode`` on ``build_record``'s record bit for bit. Float32
-arithmetic is reproduced exactly: products of two float32 values are exact in float64 and rounded
-once when the observation becomes float32; the decayed counts are accumulated in float32 scalars,
-in the order ``np.add.at`` adds them.
+arithmetic is reproduced exactly: a raw value and a float32 scale multiply exactly in float64 and
+are rounded once when the observation becomes float32, as numpy's float32 product rounds; the
+decayed counts are accumulated in float32 scalars, in the order ``np.add.at`` adds them.
 """
 
 from __future__ import annotations
@@ -21,12 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from journeylab.envs.features import COUNT_CAP, DAYS_CAP, SPEND_CAP, TENURE_CAP
+from journeylab.envs.features import COUNT_CAP, DAYS_CAP, SPEND_CAP, TENURE_CAP, clip_ufunc
 from journeylab.envs.record import ACTIVITY_DECAY, NEVER
 from journeylab.envs.rules import ContactRules
 
 _DECAY = np.float64(ACTIVITY_DECAY)
-_DAYS_CAP = int(DAYS_CAP)
 _PER_DAY = float(np.float32(1.0 / DAYS_CAP))
 _PER_TENURE = float(np.float32(1.0 / TENURE_CAP))
 _PER_COUNT = float(np.float32(1.0 / COUNT_CAP))
@@ -68,8 +69,14 @@ def _decay_factors(ages: list[int]) -> list[np.float32]:
     return list(np.power(_DECAY, np.array(ages, np.int64)).astype(np.float32))
 
 
-def _count(count: float) -> float:
-    return min(max(count, 0.0), COUNT_CAP) * _PER_COUNT
+def _clipping(segments: int, message_types: int, channels: int) -> np.ndarray:
+    """(3, F) the lower bound, upper bound and float32 scale of each raw value, in ``feature_spec``
+    order: ``features.encode`` computes each feature as clip(raw, low, high) × scale."""
+    days, count, flag = (0.0, DAYS_CAP, _PER_DAY), (0.0, COUNT_CAP, _PER_COUNT), (-np.inf, np.inf, 1.0)
+    person = [(-np.inf, np.inf, 0.5), (0.0, TENURE_CAP, _PER_TENURE), flag, days, days, count]
+    person += [(0.0, SPEND_CAP, _PER_SPEND), days]
+    columns = [flag] * segments + person + [days] * message_types + [flag, flag, days, days, count, count] * channels
+    return np.array(columns, np.float64).T.copy()
 
 
 class OneCustomerView:
@@ -82,16 +89,19 @@ class OneCustomerView:
         self.global_depth, self.global_window = rules.global_contacts, rules.global_window
         self.min_gap_days = rules.min_gap_days
         self.suppress_after, self.pause_days = rules.suppress_after, rules.pause_days
-        self._days = [d * _PER_DAY for d in range(_DAYS_CAP + 1)]
-        """``features._scaled_days`` of 0 … 90 days, looked up (a day count is an integer)."""
+        self.low, self.high, self.scale = _clipping(segments, message_types, channels)
+        self.one_hot = [[float(s == k) for s in range(segments)] for k in range(segments)]
 
-    def observe(self, customer: OneCustomer) -> tuple[list[float], list[bool], list[list[bool]]]:
-        """(observation values in ``feature_spec`` order, allowed per channel, verdicts (R, C))."""
+    def observe(self, customer: OneCustomer) -> tuple[np.ndarray, list[bool], list[list[bool]]]:
+        """((1, F) float32 observation in ``feature_spec`` order, allowed per channel, verdicts (R, C))."""
         history = _History(self, customer)
         passes = self._passes(customer, history)
         alive = customer.alive
         allowed = [alive and a and b and c and d and e for a, b, c, d, e in zip(*passes, strict=True)]
-        return self._features(customer, history, allowed), allowed, passes
+        raw = np.array(self._raw(customer, history, allowed), np.float64)
+        clip_ufunc(raw, self.low, self.high, out=raw)
+        raw *= self.scale
+        return raw.astype(np.float32)[None], allowed, passes
 
     def _passes(self, customer: OneCustomer, history: _History) -> list[list[bool]]:
         today, channels = customer.today, range(self.channels)
@@ -106,34 +116,26 @@ class OneCustomerView:
             [today >= history.suppressed_until[c] for c in channels],
         ]
 
-    def _features(self, customer: OneCustomer, history: _History, allowed: list[bool]) -> list[float]:
-        today, days = customer.today, self._days
-        values = [1.0 if customer.segment == s else 0.0 for s in range(self.segments)]
-        values += [
-            customer.value_tier * 0.5,
-            min(max(customer.tenure, 0), TENURE_CAP) * _PER_TENURE,
-            1.0 if customer.tenure < customer.onboarding_days else 0.0,
-            days[min(max(today - customer.last_purchase_day, 0), _DAYS_CAP)],
-            days[min(max(today - history.last_activity_day, 0), _DAYS_CAP)],
-            _count(customer.purchases_ewm),
-            min(max(customer.spend_ewm, 0.0), SPEND_CAP) * _PER_SPEND,
-            days[min(max(today - history.any_day(0), 0), _DAYS_CAP)],
+    def _raw(self, customer: OneCustomer, history: _History, allowed: list[bool]) -> list[float]:
+        """Each feature's value before ``_clipping``: day counts, counts and flags."""
+        today = customer.today
+        raw = self.one_hot[customer.segment] + [
+            customer.value_tier,
+            customer.tenure,
+            customer.tenure < customer.onboarding_days,
+            today - customer.last_purchase_day,
+            today - history.last_activity_day,
+            customer.purchases_ewm,
+            customer.spend_ewm,
+            today - history.any_day(0),
         ]
-        values += [days[min(max(today - day, 0), _DAYS_CAP)] for day in history.last_message_day]
-        channel_days = history.channel_days
+        raw += [today - day for day in history.last_message_day]
         for consent, ok, contacted, engaged, contacts, engagements in zip(
-            history.consent, allowed, channel_days, history.last_engaged_day,
+            history.consent, allowed, history.channel_days, history.last_engaged_day,
             history.contacts_ewm, history.engagements_ewm, strict=True,
         ):  # fmt: skip
-            values += [
-                1.0 if consent else 0.0,
-                1.0 if ok else 0.0,
-                days[min(max(today - (contacted[0] if contacted else NEVER), 0), _DAYS_CAP)],
-                days[min(max(today - engaged, 0), _DAYS_CAP)],
-                min(max(contacts, 0.0), COUNT_CAP) * _PER_COUNT,
-                min(max(engagements, 0.0), COUNT_CAP) * _PER_COUNT,
-            ]
-        return values
+            raw += [consent, ok, today - (contacted[0] if contacted else NEVER), today - engaged, contacts, engagements]
+        return raw
 
 
 class _History:

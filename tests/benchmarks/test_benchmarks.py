@@ -54,7 +54,7 @@ def test_bench_train_quick_compares_stock_and_bulk(tmp_path: Path) -> None:
             "--iterations",
             "2",
             "--train-batch",
-            "4096",
+            "2048",
             "--out",
             str(out),
         ],
@@ -71,10 +71,12 @@ def test_bench_train_quick_compares_stock_and_bulk(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_serving_quick_writes_latencies_and_loses_no_event(tmp_path: Path) -> None:
+    """One uvicorn process under load; the Ray Serve replicas' run under load is
+    ``tests/experiments/service/test_replicas.py`` (``--replicas 0`` skips it here)."""
     out = tmp_path / "journeylab.serving.json"
     subprocess.run(
         [sys.executable, "benchmarks/bench_serving.py", "--requests", "300", "--calls", "500", "--batch", "500",
-         "--out", str(out)],
+         "--replicas", "0", "--out", str(out)],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -86,9 +88,7 @@ def test_bench_serving_quick_writes_latencies_and_loses_no_event(tmp_path: Path)
     http = result["http"]
     assert http["requests"] == 600 and http["errors"] == 0 and http["lost_events"] == 0
     assert http["contacts"] > 0 and http["outcomes_acknowledged"] == 300
-    replicas = result["http_replicas"]  # the same load on two Ray Serve replicas, one log file each
-    assert replicas["replicas"] == 2 and replicas["errors"] == 0 and replicas["lost_events"] == 0
-    assert replicas["p99_ratio_to_one_process"] > 0
+    assert "http_replicas" not in result
 
 
 @pytest.mark.slow

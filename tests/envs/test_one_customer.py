@@ -97,8 +97,12 @@ def test_verdicts_and_observations_equal_the_vectorised_path_bit_for_bit(preset:
         observation, allowed_one, passes_one = view.observe(customer)
         assert np.array_equal(np.array(passes_one, bool), passes[:, :, row]), (preset, row)
         assert allowed_one == allowed[:, row].tolist(), (preset, row)
-        got = np.array(observation, np.float32)
-        assert got.tobytes() == expected[row].tobytes(), (preset, row, np.flatnonzero(got != expected[row]))
+        assert observation.shape == (1, expected.shape[1]) and observation.dtype == np.float32
+        assert observation.tobytes() == expected[row].tobytes(), (
+            preset,
+            row,
+            np.flatnonzero(observation[0] != expected[row]),
+        )
     # the draw reached what the twin must get right: every rule the preset has blocks someone
     assert (~passes).any(axis=(1, 2)).tolist() == _binding_rules(params.rules)
     assert any(c.unsubscribed for c in customers) and (~allowed).any() and allowed.any()
