@@ -69,7 +69,7 @@ class Decision:
     probabilities: np.ndarray | None = field(default=None, repr=False, compare=False)
     """(A,) the policy's probability of each action, 0 where blocked (or ``logits`` to derive them from)."""
     logits: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """(A,) the policy's logits, −∞ where blocked."""
+    """(A,) the policy's logits (the probabilities are derived from them with blocked actions at −∞)."""
     rule_passes: Any = field(default=None, repr=False, compare=False)
     """(R, C) each rule's verdict per channel, rules in ``RULE_NAMES`` order."""
     engine: DecisionEngine | None = field(default=None, repr=False, compare=False)
@@ -79,9 +79,10 @@ class Decision:
         """(A,) the policy's probability of each action, 0 where blocked."""
         if self.probabilities is not None:
             return self.probabilities
-        if self.logits is None:
-            raise ValueError("this decision keeps neither probabilities nor logits")
-        scores = np.exp(self.logits - self.logits.max())
+        if self.logits is None or self.mask is None:
+            raise ValueError("this decision keeps neither probabilities nor logits and mask")
+        logits = np.where(self.mask, self.logits, -np.inf)
+        scores = np.exp(logits - logits.max())
         return scores / scores.sum()
 
     @cached_property
@@ -252,7 +253,7 @@ class DecisionEngine:
         customer = one_customer(request, self.vocabulary)
         observation, allowed_channels, passes = self.view.observe(customer)
         mask, mask_feed = self._action_mask(allowed_channels)
-        logits = np.where(mask, self.artifact.logits(observation, mask_feed)[0], -np.inf)
+        logits = self.artifact.logits(observation, mask_feed)[0]
         action, propensity, explored = self._choose_one(logits, mask)
         channel, message = self.actions[action]
         return Decision(
@@ -349,10 +350,16 @@ class DecisionEngine:
         return action, propensity, explored
 
     def _choose_one(self, logits: np.ndarray, mask: np.ndarray) -> tuple[int, float, bool]:
-        """``_choose`` for one customer's (A,) logits: the same draws as a batch of one."""
+        """``_choose`` for one customer's (A,) logits as the model gave them: the same draws as a batch of one.
+
+        The model's favourite is served as it is when the rules allow it (masking the others could
+        not change the choice); otherwise, or when exploring, blocked actions get −∞ first."""
         if self.epsilon == 0.0:
-            return int(logits.argmax()), 1.0, False
-        action, propensity, explored = self._choose(logits[None], mask[None])
+            favourite = int(logits.argmax())
+            if mask[favourite]:
+                return favourite, 1.0, False
+            return int(np.where(mask, logits, -np.inf).argmax()), 1.0, False
+        action, propensity, explored = self._choose(np.where(mask, logits, -np.inf)[None], mask[None])
         return int(action[0]), float(propensity[0]), bool(explored[0])
 
     def _choose(self, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
