@@ -21,7 +21,6 @@ from journeylab.experiments.promotion.comparison import (
     PolicyRun,
 )
 from journeylab.experiments.promotion.comparison_report import pareto_frontier, render
-from tests.helpers import LocalServer, free_port
 
 N = 2000
 
@@ -325,24 +324,6 @@ def test_compare_format_must_be_known(capsys) -> None:
         main(["compare", "--format", "pdf"])
     assert exited.value.code == 2
     assert "invalid choice: 'pdf'" in capsys.readouterr().err
-
-
-@pytest_slow
-def test_ui_serves_the_projects_store_on_loopback(tiny_store) -> None:
-    """The UI answers its REST API on 127.0.0.1 with the experiment listed, however long it takes to start."""
-    import sys
-    import urllib.request
-
-    port = free_port()
-    command = [sys.executable, "-c", f"import sys; from journeylab.experiments.cli.main import main; sys.exit(main(['ui', '--port', '{port}']))"]  # fmt: skip
-    server = LocalServer(command)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=100"
-    try:
-        body = server.wait_until(lambda: json.loads(opener.open(url, timeout=30).read()), pause_s=0.5)
-        assert "telecom_retention" in [e["name"] for e in body["experiments"]]
-    finally:
-        server.stop()
 
 
 def test_compare_on_an_experiment_without_evaluated_runs_says_which_command_makes_them(

@@ -1,12 +1,13 @@
 """The strategist's MLflow, looked at in a real browser: Debian's Chromium, headless, on the real UI.
 
-``journeylab ui`` serves a store holding baselines, two trained policies and a comparison; the
-business view and the experiment's description are rendered by the MLflow UI itself, and the test
-reads what a strategist would see in the rendered page.
+``journeylab ui`` serves the project's store (baselines, two trained policies and a comparison) on
+loopback: its REST API lists the experiment, the MLflow UI itself renders the business view and the
+experiment's description, and the test reads what a strategist would see in the rendered page.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -36,6 +37,10 @@ def test_the_business_view_shows_policies_metrics_and_the_comparison(tiny_store,
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         server.wait_until(lambda: opener.open(f"http://127.0.0.1:{port}/health", timeout=10).read(), pause_s=0.5)
+        # the project's store, on loopback: its REST API lists the experiment
+        search = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=100"
+        listed = json.loads(opener.open(search, timeout=30).read())["experiments"]
+        assert "telecom_retention" in [e["name"] for e in listed]
         page = rendered_page(
             f"http://127.0.0.1:{port}/{view_path(experiment.experiment_id)}", tmp_path / "business.png", 3000
         )
