@@ -3,7 +3,7 @@
 
 Real-time serving decides for one customer per call. The vectorised path issues ~150 numpy calls
 for that customer (records, rules, features), each ~1 µs of overhead around a few bytes of work: a
-decision took 170 µs that way against 23 µs this way and 6.7 µs for the ONNX model alone
+decision took 165 µs that way against 22 µs this way and 6.4 µs for the ONNX model alone
 (p50, ``benchmarks/results/bench_serving.json``).
 Here the contacts are replayed and the rules checked with Python scalars, and the observation is
 one vector of raw values (day counts, counts, flags) clipped and scaled by three numpy calls, so

@@ -88,16 +88,17 @@ class Decision:
     @cached_property
     def allowed(self) -> list[dict[str, Any]]:
         """Every allowed action with its score: the policy's probability of choosing it."""
-        engine, scores = self._engine(), self.scores
+        engine, scores = self._engine(), self.scores.tolist()
         assert self.mask is not None
-        return [engine.scored(a, float(scores[a])) for a in np.flatnonzero(self.mask).tolist()]
+        return [engine.scored(a, scores[a]) for a in np.flatnonzero(self.mask).tolist()]
 
     @cached_property
     def blocked(self) -> list[dict[str, Any]]:
         """Every blocked action with the contact rules that block it."""
-        engine = self._engine()
+        engine, passes = self._engine(), self.rule_passes
         assert self.mask is not None
-        return [engine.blocked(a, self.rule_passes) for a in np.flatnonzero(~self.mask).tolist()]
+        verdicts = passes.tolist() if isinstance(passes, np.ndarray) else passes  # Python lists index fast
+        return [engine.blocked(a, verdicts) for a in np.flatnonzero(~self.mask).tolist()]
 
     def _engine(self) -> DecisionEngine:
         if self.engine is None:
@@ -206,6 +207,7 @@ class DecisionEngine:
             for c, m in zip(self.catalogue.action_channel[1:], self.catalogue.action_message[1:], strict=True)
         ]
         self.rng = np.random.default_rng(seed)
+        self._action_channel: list[int] = self.catalogue.action_channel.tolist()
         self.view = OneCustomerView(
             self.rules, len(self.catalogue.channels), len(self.catalogue.type_names), self.segments
         )
@@ -231,7 +233,7 @@ class DecisionEngine:
     def blocked(self, action: int, passes: Any) -> dict[str, Any]:
         """``passes``: (R, C) rule verdicts of one customer (an array, or a list of per-rule lists)."""
         channel, message = self.actions[action]
-        column = self.catalogue.action_channel[action]
+        column = self._action_channel[action]
         return {
             "channel": channel,
             "message": message,
