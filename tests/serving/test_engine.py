@@ -134,7 +134,9 @@ def test_a_decision_names_its_action_model_scores_and_blocking_rules(artifact: P
 
 def test_decide_batch_equals_one_by_one_and_accepts_a_dataframe(artifact: Path) -> None:
     engine = DecisionEngine.load(artifact)
-    _, _, requests, _ = _requests_from_simulation(SCENARIO, [], 60, 20)
+    _, _, requests, _ = _requests_from_simulation(SCENARIO, ["channels.sms.unsubscribe_rate=0.05"], 60, 20)
+    unsubscribes = sum(item["outcome"] == "unsubscribed" for r in requests for item in r["history"])
+    assert unsubscribes >= 5  # the request → customer mappings of both paths meet unsubscribes
     one_by_one = [engine.decide(r) for r in requests]
     batch = engine.decide_batch(requests).decisions()
     assert [d.action_index for d in batch] == [d.action_index for d in one_by_one]
