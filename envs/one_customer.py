@@ -20,6 +20,7 @@ decayed counts are accumulated in float32 scalars, in the order ``np.add.at`` ad
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
@@ -62,11 +63,13 @@ _DECAY_TABLE = list(np.power(_DECAY, np.arange(3 * 365)).astype(np.float32))
 """float32 ½^(age / 30) for ages under three years, as ``record_builder._decayed`` computes it."""
 
 
-def _decay_factors(ages: list[int]) -> list[np.float32]:
-    """float32 decay factors of contact ages: looked up, or computed as ``record_builder._decayed`` does."""
-    if min(ages) >= 0 and max(ages) < len(_DECAY_TABLE):
-        return [_DECAY_TABLE[age] for age in ages]
-    return list(np.power(_DECAY, np.array(ages, np.int64)).astype(np.float32))
+_day_of = itemgetter(0)
+
+
+def _decayed(age: int) -> np.float32:
+    """The float32 decay factor of a contact ``age`` days old beyond ``_DECAY_TABLE``, as
+    ``record_builder._decayed`` computes it."""
+    return np.power(_DECAY, np.array([age], np.int64)).astype(np.float32)[0]
 
 
 def _clipping(segments: int, message_types: int, channels: int) -> np.ndarray:
@@ -84,7 +87,8 @@ class OneCustomerView:
 
     def __init__(self, rules: ContactRules, channels: int, message_types: int, segments: int) -> None:
         self.channels, self.message_types, self.segments = channels, message_types, segments
-        self.cap_depth = [int(c) for c in rules.cap_contacts]
+        self.cap_index = [int(c) - 1 for c in rules.cap_contacts]
+        """The k of ``record.contact_days[k, channel]`` each channel's cap reads."""
         self.cap_window = [int(w) for w in rules.cap_window]
         self.global_depth, self.global_window = rules.global_contacts, rules.global_window
         self.min_gap_days = rules.min_gap_days
@@ -95,31 +99,39 @@ class OneCustomerView:
     def observe(self, customer: OneCustomer) -> tuple[np.ndarray, list[bool], list[list[bool]]]:
         """((1, F) float32 observation in ``feature_spec`` order, allowed per channel, verdicts (R, C))."""
         history = _History(self, customer)
-        passes = self._passes(customer, history)
-        alive = customer.alive
-        allowed = [alive and a and b and c and d and e for a, b, c, d, e in zip(*passes, strict=True)]
+        passes = self._passes(customer.today, history)
+        consent, cap_ok, global_ok, gap_ok, unsuppressed = passes
+        if customer.alive and global_ok[0] and gap_ok[0]:
+            allowed = [a and b and c for a, b, c in zip(consent, cap_ok, unsuppressed, strict=True)]
+        else:
+            allowed = [False] * self.channels
         raw = np.array(self._raw(customer, history, allowed), np.float64)
         clip_ufunc(raw, self.low, self.high, out=raw)
         raw *= self.scale
         return raw.astype(np.float32)[None], allowed, passes
 
-    def _passes(self, customer: OneCustomer, history: _History) -> list[list[bool]]:
-        today, channels = customer.today, range(self.channels)
-        global_ok = today - history.any_day(self.global_depth - 1) >= self.global_window
-        gap_ok = today - history.any_day(0) >= self.min_gap_days
-        cap_ok = [today - history.channel_day(c, self.cap_depth[c] - 1) >= self.cap_window[c] for c in channels]
+    def _passes(self, today: int, history: _History) -> list[list[bool]]:
+        """Each rule's verdict per channel, in ``RULE_NAMES`` order, as ``rules.rule_passes`` reads the record."""
+        any_days, depth = history.any_days, self.global_depth - 1
+        global_ok = today - (any_days[depth] if depth < len(any_days) else NEVER) >= self.global_window
+        gap_ok = today - (any_days[0] if any_days else NEVER) >= self.min_gap_days
+        cap_ok = [
+            today - (days[k] if k < len(days) else NEVER) >= window
+            for days, k, window in zip(history.channel_days, self.cap_index, self.cap_window, strict=True)
+        ]
         return [
             history.consent,
             cap_ok,
             [global_ok] * self.channels,
             [gap_ok] * self.channels,
-            [today >= history.suppressed_until[c] for c in channels],
+            [today >= until for until in history.suppressed_until],
         ]
 
     def _raw(self, customer: OneCustomer, history: _History, allowed: list[bool]) -> list[float]:
         """Each feature's value before ``_clipping``: day counts, counts and flags."""
-        today = customer.today
-        raw = self.one_hot[customer.segment] + [
+        today, any_days = customer.today, history.any_days
+        raw = [
+            *self.one_hot[customer.segment],
             customer.value_tier,
             customer.tenure,
             customer.tenure < customer.onboarding_days,
@@ -127,14 +139,14 @@ class OneCustomerView:
             today - history.last_activity_day,
             customer.purchases_ewm,
             customer.spend_ewm,
-            today - history.any_day(0),
+            today - (any_days[0] if any_days else NEVER),
+            *[today - day for day in history.last_message_day],
         ]
-        raw += [today - day for day in history.last_message_day]
         for consent, ok, contacted, engaged, contacts, engagements in zip(
             history.consent, allowed, history.channel_days, history.last_engaged_day,
             history.contacts_ewm, history.engagements_ewm, strict=True,
         ):  # fmt: skip
-            raw += [consent, ok, today - (contacted[0] if contacted else NEVER), today - engaged, contacts, engagements]
+            raw += (consent, ok, today - (contacted[0] if contacted else NEVER), today - engaged, contacts, engagements)
         return raw
 
 
@@ -158,23 +170,18 @@ class _History:
         if customer.contacts:
             self._replay(view, customer)
 
-    def any_day(self, k: int) -> int:
-        """The (k+1)-th latest contact day on any channel (``record.any_contact_days[k]``)."""
-        return self.any_days[k] if k < len(self.any_days) else NEVER
-
-    def channel_day(self, channel: int, k: int) -> int:
-        """``record.contact_days[k, channel]`` for the k a rule or feature reads."""
-        days = self.channel_days[channel]
-        return days[k] if k < len(days) else NEVER
-
     def _replay(self, view: OneCustomerView, customer: OneCustomer) -> None:
         contacts, today = customer.contacts, customer.today
-        factors = _decay_factors([today - day for day, _, _, _ in contacts])
+        table, known = _DECAY_TABLE, len(_DECAY_TABLE)
         contacts_ewm = [_ZERO] * view.channels
         engagements_ewm = [_ZERO] * view.channels
         channel_days, message_days, engaged_days = self.channel_days, self.last_message_day, self.last_engaged_day
-        for (day, channel, message_type, engaged), factor in zip(contacts, factors, strict=True):
+        any_days, ignored = self.any_days, 0
+        for day, channel, message_type, engaged in contacts:
+            age = today - day
+            factor = table[age] if 0 <= age < known else _decayed(age)
             channel_days[channel].append(day)
+            any_days.append(day)
             if day > message_days[message_type]:
                 message_days[message_type] = day
             contacts_ewm[channel] += factor  # float32 adds, in np.add.at's order
@@ -184,20 +191,22 @@ class _History:
                     engaged_days[channel] = day
                 if day > self.last_activity_day:
                     self.last_activity_day = day
+            else:
+                ignored += 1
         for days in channel_days:
             if len(days) > 1:
                 days.sort(reverse=True)
-        self.any_days = sorted([contact[0] for contact in contacts], reverse=True)
+        any_days.sort(reverse=True)
         self.contacts_ewm = [float(v) for v in contacts_ewm]
         self.engagements_ewm = [float(v) for v in engagements_ewm]
-        if view.suppress_after:
+        if view.suppress_after and ignored >= view.suppress_after:  # fewer ignored contacts pause nothing
             self._suppression(view, contacts)
 
     def _suppression(self, view: OneCustomerView, contacts: list[tuple[int, int, int, bool]]) -> None:
         """``record_builder._replay_streaks``: every ``suppress_after``-th consecutive ignored contact
         on a channel, in day order, pauses it until day + 1 + pause."""
         streak = [0] * view.channels
-        for day, channel, _, engaged in sorted(contacts, key=lambda contact: contact[0]):
+        for day, channel, _, engaged in sorted(contacts, key=_day_of):
             streak[channel] = 0 if engaged else streak[channel] + 1
             if streak[channel] and streak[channel] % view.suppress_after == 0:
                 until = day + 1 + view.pause_days

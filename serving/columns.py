@@ -9,6 +9,7 @@ count them, contact conversions included.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,11 +113,14 @@ def request_columns(requests: list[Any], vocabulary: Vocabulary) -> RequestColum
 def one_customer(request: Any, vocabulary: Vocabulary) -> OneCustomer:
     """One validated request as ``OneCustomer``: what ``request_columns`` makes of it, as scalars."""
     channel, message_type = vocabulary.channel, vocabulary.message_type
-    contacts = [
-        (item.day, channel[item.channel], message_type[item.message], item.outcome in ENGAGED_OUTCOMES)
-        for item in request.history
-    ]
+    contacts, unsubscribed = [], []
+    for item in request.history:
+        outcome, on = item.outcome, channel[item.channel]
+        contacts.append((item.day, on, message_type[item.message], outcome in ENGAGED_OUTCOMES))
+        if outcome == "unsubscribed":
+            unsubscribed.append(on)
     consent = request.consent
+    purchases_ewm, spend_ewm = array("f", (request.purchase_frequency, request.spend))  # float32, as the arrays
     return OneCustomer(
         today=request.today,
         segment=vocabulary.segment[request.segment],
@@ -126,8 +130,8 @@ def one_customer(request: Any, vocabulary: Vocabulary) -> OneCustomer:
         consent=[consent[c] for c in channel],
         last_purchase_day=_day_or_never(request.last_purchase_day),
         last_activity_day=_day_or_never(request.last_activity_day),
-        purchases_ewm=float(np.float32(request.purchase_frequency)),
-        spend_ewm=float(np.float32(request.spend)),
+        purchases_ewm=purchases_ewm,
+        spend_ewm=spend_ewm,
         contacts=contacts,
-        unsubscribed=[channel[item.channel] for item in request.history if item.outcome == "unsubscribed"],
+        unsubscribed=unsubscribed,
     )
