@@ -253,9 +253,9 @@ class DecisionEngine:
         equal to the batch path's bit for bit), one ONNX call, the same choice as a batch of one."""
         request = self.models.validate_request(request)
         customer = one_customer(request, self.vocabulary)
-        observation, allowed_channels, passes = self.view.observe(customer)
+        observations, allowed_channels, passes = self.view.observe(customer)
         mask, mask_feed = self._action_mask(allowed_channels)
-        logits = self.artifact.logits(observation, mask_feed)[0]
+        logits, observation = self.artifact.logits(observations, mask_feed)[0], observations[0]
         action, propensity, explored = self._choose_one(logits, mask)
         channel, message = self.actions[action]
         return Decision(
@@ -268,8 +268,8 @@ class DecisionEngine:
             propensity=propensity,
             explored=explored,
             model=self.model,
-            explanation=self.explain(observation[0], mask, action) if request.explain else None,
-            observation=observation[0],
+            explanation=self.explain(observation, mask, action) if request.explain else None,
+            observation=observation,
             mask=mask,
             logits=logits,
             rule_passes=passes,
