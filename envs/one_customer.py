@@ -98,7 +98,7 @@ class OneCustomerView:
 
     def observe(self, customer: OneCustomer) -> tuple[np.ndarray, list[bool], list[list[bool]]]:
         """((1, F) float32 observation in ``feature_spec`` order, allowed per channel, verdicts (R, C))."""
-        history = _History(self, customer)
+        history = _replay(self, customer)
         passes = self._passes(customer.today, history)
         consent, cap_ok, global_ok, gap_ok, unsuppressed = passes
         if customer.alive and global_ok[0] and gap_ok[0]:
@@ -142,72 +142,82 @@ class OneCustomerView:
             today - (any_days[0] if any_days else NEVER),
             *[today - day for day in history.last_message_day],
         ]
-        for consent, ok, contacted, engaged, contacts, engagements in zip(
-            history.consent, allowed, history.channel_days, history.last_engaged_day,
-            history.contacts_ewm, history.engagements_ewm, strict=True,
-        ):  # fmt: skip
-            raw += (consent, ok, today - (contacted[0] if contacted else NEVER), today - engaged, contacts, engagements)
+        consent, days, engaged = history.consent, history.channel_days, history.last_engaged_day
+        contacts, engagements = history.contacts_ewm, history.engagements_ewm
+        for c in range(self.channels):
+            latest = days[c][0] if days[c] else NEVER
+            raw += (consent[c], allowed[c], today - latest, today - engaged[c], contacts[c], engagements[c])
         return raw
 
 
+@dataclass(slots=True)
 class _History:
-    """One customer's contacts replayed into the record fields that rules and features read."""
+    """One customer's contacts replayed into the record fields that rules and features read (slots:
+    they are read ~50 times per decision)."""
 
-    def __init__(self, view: OneCustomerView, customer: OneCustomer) -> None:
-        channels = view.channels
-        self.consent = list(customer.consent)
-        for channel in customer.unsubscribed:
-            self.consent[channel] = False
-        self.last_activity_day = customer.last_activity_day
-        self.channel_days: list[list[int]] = [[] for _ in range(channels)]
-        self.any_days: list[int] = []
-        """Every contact day, newest first."""
-        self.last_message_day = [NEVER] * view.message_types
-        self.last_engaged_day = [NEVER] * channels
-        self.suppressed_until = [NEVER] * channels
-        self.contacts_ewm = [0.0] * channels
-        self.engagements_ewm = [0.0] * channels
-        if customer.contacts:
-            self._replay(view, customer)
+    consent: list[bool]
+    channel_days: list[list[int]]
+    """Each channel's contact days, newest first (``record.contact_days``)."""
+    any_days: list[int]
+    """Every contact day, newest first (``record.any_contact_days``)."""
+    last_message_day: list[int]
+    last_engaged_day: list[int]
+    suppressed_until: list[int]
+    last_activity_day: int
+    contacts_ewm: list[float]
+    engagements_ewm: list[float]
 
-    def _replay(self, view: OneCustomerView, customer: OneCustomer) -> None:
-        contacts, today = customer.contacts, customer.today
-        table, known = _DECAY_TABLE, len(_DECAY_TABLE)
-        contacts_ewm = [_ZERO] * view.channels
-        engagements_ewm = [_ZERO] * view.channels
-        channel_days, message_days, engaged_days = self.channel_days, self.last_message_day, self.last_engaged_day
-        any_days, ignored = self.any_days, 0
-        for day, channel, message_type, engaged in contacts:
-            age = today - day
-            factor = table[age] if 0 <= age < known else _decayed(age)
-            channel_days[channel].append(day)
-            any_days.append(day)
-            if day > message_days[message_type]:
-                message_days[message_type] = day
-            contacts_ewm[channel] += factor  # float32 adds, in np.add.at's order
-            if engaged:
-                engagements_ewm[channel] += factor
-                if day > engaged_days[channel]:
-                    engaged_days[channel] = day
-                if day > self.last_activity_day:
-                    self.last_activity_day = day
-            else:
-                ignored += 1
-        for days in channel_days:
-            if len(days) > 1:
-                days.sort(reverse=True)
-        any_days.sort(reverse=True)
-        self.contacts_ewm = [float(v) for v in contacts_ewm]
-        self.engagements_ewm = [float(v) for v in engagements_ewm]
-        if view.suppress_after and ignored >= view.suppress_after:  # fewer ignored contacts pause nothing
-            self._suppression(view, contacts)
 
-    def _suppression(self, view: OneCustomerView, contacts: list[tuple[int, int, int, bool]]) -> None:
-        """``record_builder._replay_streaks``: every ``suppress_after``-th consecutive ignored contact
-        on a channel, in day order, pauses it until day + 1 + pause."""
-        streak = [0] * view.channels
-        for day, channel, _, engaged in sorted(contacts, key=_day_of):
-            streak[channel] = 0 if engaged else streak[channel] + 1
-            if streak[channel] and streak[channel] % view.suppress_after == 0:
-                until = day + 1 + view.pause_days
-                self.suppressed_until[channel] = max(self.suppressed_until[channel], until)
+def _replay(view: OneCustomerView, customer: OneCustomer) -> _History:
+    """``record_builder.build_record`` for one customer: unsubscribes, then the contacts in order."""
+    channels, today, contacts = view.channels, customer.today, customer.contacts
+    consent = customer.consent.copy()
+    for channel in customer.unsubscribed:
+        consent[channel] = False
+    channel_days: list[list[int]] = [[] for _ in range(channels)]
+    any_days: list[int] = []
+    message_days, engaged_days = [NEVER] * view.message_types, [NEVER] * channels
+    last_activity = customer.last_activity_day
+    if not contacts:
+        zeros = [0.0] * channels
+        return _History(consent, channel_days, any_days, message_days, engaged_days, [NEVER] * channels,
+                        last_activity, zeros, zeros)  # fmt: skip
+    table, known, ignored = _DECAY_TABLE, len(_DECAY_TABLE), 0
+    contacts_ewm, engagements_ewm = [_ZERO] * channels, [_ZERO] * channels
+    for day, channel, message_type, engaged in contacts:
+        age = today - day
+        factor = table[age] if 0 <= age < known else _decayed(age)
+        channel_days[channel].append(day)
+        any_days.append(day)
+        if day > message_days[message_type]:
+            message_days[message_type] = day
+        contacts_ewm[channel] += factor  # float32 adds, in np.add.at's order
+        if engaged:
+            engagements_ewm[channel] += factor
+            if day > engaged_days[channel]:
+                engaged_days[channel] = day
+            if day > last_activity:
+                last_activity = day
+        else:
+            ignored += 1
+    for days in channel_days:
+        if len(days) > 1:
+            days.sort(reverse=True)
+    any_days.sort(reverse=True)
+    # fewer ignored contacts than ``suppress_after`` cannot pause a channel
+    suppressed = _suppression(view, contacts) if 0 < view.suppress_after <= ignored else [NEVER] * channels
+    return _History(
+        consent, channel_days, any_days, message_days, engaged_days, suppressed, last_activity,
+        [float(v) for v in contacts_ewm], [float(v) for v in engagements_ewm],
+    )  # fmt: skip
+
+
+def _suppression(view: OneCustomerView, contacts: list[tuple[int, int, int, bool]]) -> list[int]:
+    """``record_builder._replay_streaks``: every ``suppress_after``-th consecutive ignored contact on
+    a channel, in day order, pauses it until day + 1 + pause. The day each channel is paused until."""
+    streak, until = [0] * view.channels, [NEVER] * view.channels
+    for day, channel, _, engaged in sorted(contacts, key=_day_of):
+        streak[channel] = 0 if engaged else streak[channel] + 1
+        if streak[channel] and streak[channel] % view.suppress_after == 0:
+            until[channel] = max(until[channel], day + 1 + view.pause_days)
+    return until
