@@ -171,7 +171,7 @@ class _History:
 def _replay(view: OneCustomerView, customer: OneCustomer) -> _History:
     """``record_builder.build_record`` for one customer: unsubscribes, then the contacts in order."""
     channels, today, contacts = view.channels, customer.today, customer.contacts
-    consent = customer.consent.copy()
+    consent = list(customer.consent)
     for channel in customer.unsubscribed:
         consent[channel] = False
     channel_days: list[list[int]] = [[] for _ in range(channels)]
