@@ -193,17 +193,25 @@ def collect(
 ) -> StateBatch:
     """Journeys of customers ``first … first + count − 1`` of training cohort ``cohort``, led by the
     network (``module_state``; the base policy when None) with exploration; at a ``state_share``
-    of their days, every allowed action's advantage by paired rollouts of the base policy."""
+    of their days, every allowed action's advantage by paired rollouts of the base policy.
+
+    Runs on one torch thread (a Ray task's share), and gives the caller's thread count back: torch
+    results depend on it (1 and 2 threads give different gradients), so a collection run in the
+    driver must not change how the rest of the process trains."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    params = ScenarioParameters.compile(validate_scenario(scenario))
-    base = policy_from_spec(settings.base, params, settings.seed, option="policy_iteration.base")
-    if module_state is None:
-        leader: Policy = _Exploring(params, base, settings.exploration, settings.seed)
-    else:
-        module = module_for(params, settings, hiddens, base)
-        module.load_state_dict(module_state)
-        leader = GreedyModule(params, module, settings.exploration, settings.seed)
-    return collect_led(params, settings, base, leader, cohort, first, count)
+    try:
+        params = ScenarioParameters.compile(validate_scenario(scenario))
+        base = policy_from_spec(settings.base, params, settings.seed, option="policy_iteration.base")
+        if module_state is None:
+            leader: Policy = _Exploring(params, base, settings.exploration, settings.seed)
+        else:
+            module = module_for(params, settings, hiddens, base)
+            module.load_state_dict(module_state)
+            leader = GreedyModule(params, module, settings.exploration, settings.seed)
+        return collect_led(params, settings, base, leader, cohort, first, count)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def collect_led(

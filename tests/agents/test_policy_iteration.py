@@ -49,6 +49,18 @@ def test_collection_is_a_pure_function_of_its_seeds() -> None:
     assert not np.array_equal(first.advantages, _collect(_settings(), cohort=2).advantages)
 
 
+def test_collection_in_this_process_leaves_its_torch_threads_as_they_were() -> None:
+    """``collect`` runs on one thread; called in the driver (tests, diagnostics) it used to leave the
+    whole process on one thread, and torch's results depend on the thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        _collect(_settings(customers=20))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_warm_start_decides_as_the_incumbent_before_any_training() -> None:
     torch.manual_seed(0)
     algo = RolloutPolicyIteration(load_scenario("telecom_email", SHORT), _settings(), [32, 32])
