@@ -154,7 +154,7 @@ class OneCustomerView:
 @dataclass(slots=True)
 class _History:
     """One customer's contacts replayed into the record fields that rules and features read (slots:
-    they are read ~50 times per decision)."""
+    a decision builds one and reads its fields on the real-time path)."""
 
     consent: list[bool]
     channel_days: list[list[int]]
