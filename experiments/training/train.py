@@ -200,7 +200,12 @@ def iteration_metrics(result: dict[str, Any], seconds: float, sampled_before: in
     no value during the iteration to NaN (``ray.rllib.utils.metrics.stats.ema``: "if
     len(self._values_to_merge) == 0: return np.nan"). APPO updates asynchronously, so on a busy
     machine an iteration can end before any update reports back; its losses are then absent, not
-    NaN. ``train/trained_steps`` (a lifetime count) shows whether learning kept up."""
+    NaN. ``train/trained_steps`` (a lifetime count) shows whether learning kept up.
+
+    ``train/policy_lag``: how many learner updates the weights that sampled the iteration's journeys
+    were behind the learner's after it (RLlib's ``weights_seq_no`` of the env runners and of the
+    learner). PPO samples with the last update's weights and updates once: 1. More means
+    asynchronous learning (APPO), or a weight sync to a remote env runner that did not arrive."""
     runners = result.get("env_runners", {})
     learner = result.get("learners", {}).get("default_policy", {})
     sampled = int(result.get("num_env_steps_sampled_lifetime", 0))
@@ -210,12 +215,18 @@ def iteration_metrics(result: dict[str, Any], seconds: float, sampled_before: in
         "train/sampled_steps": sampled,
         "train/sampled_steps_per_s": (sampled - sampled_before) / max(seconds, 1e-9),
         "train/trained_steps": learner.get("num_module_steps_trained_lifetime"),
+        "train/policy_lag": _policy_lag(runners.get("weights_seq_no"), learner.get("weights_seq_no")),
         **{name: learner.get(key) for name, key in LEARNER_STATS.items()},
     }
     metrics.update({key: value for key, value in runners.items() if key.startswith("business/")})
     metrics.update({f"train/{key}": value for key, value in result.get("policy_iteration", {}).items()})
     numbers = {key: float(value) for key, value in metrics.items() if isinstance(value, int | float | np.number)}
     return {key: value for key, value in numbers.items() if np.isfinite(value)}
+
+
+def _policy_lag(sampled_with: Any, learned: Any) -> float | None:
+    numbers = isinstance(sampled_with, int | float | np.number) and isinstance(learned, int | float | np.number)
+    return float(learned) - float(sampled_with) if numbers else None
 
 
 def runner_health(algo: Any) -> dict[str, float]:

@@ -169,3 +169,12 @@ def test_an_iteration_without_a_learner_update_logs_no_loss_rather_than_nan() ->
     }
     learner.update(total_loss=-0.08, entropy=1.7)
     assert iteration_metrics(result, 2.0, 4096)["train/total_loss"] == -0.08
+
+
+def test_policy_lag_is_the_learners_weights_version_less_the_samplers() -> None:
+    from journeylab.experiments.training.train import iteration_metrics
+
+    result = {"env_runners": {"weights_seq_no": 3.0}, "learners": {"default_policy": {"weights_seq_no": 5.0}}}
+    assert iteration_metrics(result, 1.0, 0)["train/policy_lag"] == 2.0
+    result["env_runners"] = {}  # a sampler that reported no version: no lag, rather than a made-up one
+    assert "train/policy_lag" not in iteration_metrics(result, 1.0, 0)

@@ -107,6 +107,8 @@ def test_a_resumed_run_samples_and_learns_as_an_uninterrupted_one(tmp_path: Path
     config, scenario, interrupted = _interrupted(tmp_path, store, runners)
     resumed = train(config, scenario, tmp_path / "out", resume=interrupted.info.run_id, stream=io.StringIO())
     whole = train(config, scenario, tmp_path / "whole", stream=io.StringIO())
+    for run in (resumed, whole):  # PPO samples every iteration with the weights of the update before
+        assert [lag for _, lag in _history(store, run["run_id"], "train/policy_lag")] == [1.0] * 4
     for key in ("train/sampled_steps", "train/episode_return_mean", "business/net_value_per_customer"):
         assert _history(store, resumed["run_id"], key) == _history(store, whole["run_id"], key), key
     for key in ("train/total_loss", "train/entropy", "eval/net_value_per_customer"):  # the learner too
