@@ -5,7 +5,7 @@
   p50 / p99 over many calls; the reference is the ONNX model alone (``artifact.logits``) on the
   same customers' own observations and action masks, one row per call, measured in the same run, so
   the ratio says what the simulator's code costs around the model. (The model on one constant row
-  of zeros is also reported: ~5% faster, its input always in cache.)
+  of zeros, its input always in cache, is also reported: a few percent faster.)
   Also reported: the same decision through the batch path (records, rules and features as arrays
   of one, as ``decide`` ran before), the decision with its response dict (``to_dict``: what HTTP
   sends), ``decide`` from a plain dict (pydantic validation included), and with ``explain: true``
