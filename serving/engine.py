@@ -40,6 +40,13 @@ from journeylab.serving.explanations import FeatureGroups, explain
 from journeylab.serving.requests import DecisionRequestBase, RequestModels
 
 
+def policy_probabilities(masked_logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of logits with blocked actions at −∞: 0 where blocked."""
+    scores = np.exp(masked_logits - masked_logits.max(axis=-1, keepdims=True))
+    scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
+
+
 @dataclass
 class Decision:
     """One decision: the action (channel and message, or none), why, and how it was chosen.
@@ -81,9 +88,7 @@ class Decision:
             return self.probabilities
         if self.logits is None or self.mask is None:
             raise ValueError("this decision keeps neither probabilities nor logits and mask")
-        logits = np.where(self.mask, self.logits, -np.inf)
-        scores = np.exp(logits - logits.max())
-        return scores / scores.sum()
+        return policy_probabilities(np.where(self.mask, self.logits, -np.inf))
 
     @cached_property
     def allowed(self) -> list[dict[str, Any]]:
@@ -322,8 +327,7 @@ class DecisionEngine:
         observations, mask, passes = self.observe(columns)
         logits = self.artifact.logits(observations, mask)
         logits = np.where(mask, logits, -np.inf)  # never serve a blocked action, whatever the model says
-        scores = np.exp(logits - logits.max(axis=1, keepdims=True))
-        scores /= scores.sum(axis=1, keepdims=True)
+        scores = policy_probabilities(logits)
         action, propensity, explored = self._choose(logits, mask)
         return DecisionBatch(
             columns, action, propensity, explored, scores, mask, passes, uuid.uuid4().hex[:16], self, observations
